@@ -1,0 +1,11 @@
+"""deepear: multi-task audio sensing (scene, emotion, stress, speaker) for small devices.
+
+Rebuilds DeepEar (UbiComp 2015) and DeepX (IPSN 2016). See README.md.
+"""
+from deepear.audio.config import FrontEndConfig, SilenceConfig, VoicingConfig
+from deepear.audio.io import load_audio
+from deepear.errors import AudioError, ConfigError, DataError, DeepearError
+
+__version__ = "0.1.0"
+__all__ = ["AudioError", "ConfigError", "DataError", "DeepearError", "FrontEndConfig", "SilenceConfig",
+           "VoicingConfig", "load_audio", "__version__"]

@@ -1,0 +1,5 @@
+import sys
+
+from deepear.cli import main
+
+sys.exit(main())

@@ -1,0 +1,179 @@
+"""Front-end configuration: every parameter explicit, serialisable to and from JSON.
+
+Library defaults drift between versions (librosa changed `pad_mode` and mel defaults over the years), so
+deepear never relies on a library default: each value the front end uses lives here and is recorded with
+every cache entry, run folder and exported bundle.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from deepear.errors import ConfigError
+
+STAT_NAMES = ("mean", "std", "min", "max", "median", "p25", "p75")
+
+
+@dataclass(frozen=True)
+class SilenceConfig:
+    """Silence filter (see `deepear.audio.silence`).
+
+    A frame is *silent* when its energy is below the absolute floor, or below the adaptive noise floor plus
+    `margin_db`. The noise floor follows the frame energy down at once and rises at most `rise_db_per_s`
+    (so it tracks a louder background within seconds, but does not climb onto speech).
+    """
+
+    abs_floor_db: float = -60.0      # dBFS of mean frame power; below it a frame is silent whatever the floor
+    margin_db: float = 6.0           # a frame must exceed the adaptive noise floor by this much to be active
+    rise_db_per_s: float = 3.0       # how fast the noise floor may rise (dB per second)
+    init_s: float = 0.25             # the floor starts at the minimum energy of the first `init_s` seconds
+    min_active_frames: int = 5       # fewer active frames than this in a window: stats use all audible frames
+
+
+@dataclass(frozen=True)
+class VoicingConfig:
+    """Voicing indicator (see `deepear.audio.voicing`)."""
+
+    frame_threshold: float = 0.5     # a frame is voiced when its speech probability exceeds this
+    window_threshold: float = 0.5    # a window is voiced when the mean speech probability of the frames its
+                                     # statistics use exceeds this
+    max_hz: float = 3400.0           # the indicator only looks below this (8 kHz-origin audio looks the same)
+    model_path: str = ""             # voicing MLP weights (JSON); "" = the shipped deepear/audio/voicing_model.json
+
+
+@dataclass(frozen=True)
+class FrontEndConfig:
+    """Every parameter of the audio front end (frames -> log-mel / MFCC -> per-window summary statistics).
+
+    Framing follows librosa's `center=False` convention: frame t covers samples
+    [t * hop, t * hop + n_fft) and the `win_ms` Hann window sits centred inside those n_fft samples.
+    """
+
+    sample_rate: int = 16000         # Hz; every input is resampled to this
+    win_ms: float = 25.0             # analysis window length (ms)
+    hop_ms: float = 10.0             # frame hop (ms)
+    n_fft: int = 512                 # FFT size (samples); also the frame length
+    window: str = "hann"             # periodic Hann (scipy.signal.get_window(..., fftbins=True))
+    n_mels: int = 32                 # mel bands
+    fmin_hz: float = 0.0
+    fmax_hz: float = 8000.0
+    mel_htk: bool = False            # False: Slaney mel scale (librosa default), True: HTK formula
+    mel_norm: str | None = "slaney"  # "slaney" area normalisation, or None
+    power: float = 2.0               # 2.0: power spectrum, 1.0: magnitude
+    log_amin: float = 1e-10          # absolute floor of the mel power before the log (librosa's amin)
+    log_range_db: float | None = 70.0  # per-frame floor: no band below (frame's loudest band - 70 dB).
+                                     # float32 FFT round-off lives ~90 dB down, so with this floor the
+                                     # log-mel is the same (to 1e-5) in numpy, librosa and the C port;
+                                     # None disables it. See docs/frontend.md.
+    feature: str = "logmel"          # what the summary statistics are taken over: "logmel" or "mfcc"
+    n_mfcc: int = 13                 # MFCC: DCT-II (orthonormal) of the log-mel, first n_mfcc coefficients
+    stats: tuple[str, ...] = STAT_NAMES
+    silence: SilenceConfig = field(default_factory=SilenceConfig)
+    voicing: VoicingConfig = field(default_factory=VoicingConfig)
+
+    def __post_init__(self) -> None:
+        if self.sample_rate <= 0 or self.n_fft <= 0 or self.n_mels <= 0:
+            raise ConfigError(f"front end: sample_rate, n_fft, n_mels must be positive, got {self}")
+        if self.win_length > self.n_fft:
+            raise ConfigError(
+                f"front end: win_ms={self.win_ms} is {self.win_length} samples, longer than n_fft={self.n_fft}")
+        if self.hop_length <= 0:
+            raise ConfigError(f"front end: hop_ms={self.hop_ms} gives a hop of 0 samples")
+        if not 0 <= self.fmin_hz < self.fmax_hz <= self.sample_rate / 2:
+            raise ConfigError(
+                f"front end: need 0 <= fmin_hz < fmax_hz <= sample_rate/2, got {self.fmin_hz}, {self.fmax_hz}")
+        if self.feature not in ("logmel", "mfcc"):
+            raise ConfigError(f"front end: feature must be 'logmel' or 'mfcc', got {self.feature!r}")
+        if self.feature == "mfcc" and not 0 < self.n_mfcc <= self.n_mels:
+            raise ConfigError(f"front end: n_mfcc must be in 1..n_mels, got {self.n_mfcc}")
+        unknown = [s for s in self.stats if s not in STAT_NAMES]
+        if unknown or not self.stats:
+            raise ConfigError(f"front end: unknown statistics {unknown}; choose from {list(STAT_NAMES)}")
+        if self.mel_norm not in (None, "slaney"):
+            raise ConfigError(f"front end: mel_norm must be 'slaney' or null, got {self.mel_norm!r}")
+        if self.log_range_db is not None and not self.log_range_db > 0:
+            raise ConfigError(f"front end: log_range_db must be positive or null, got {self.log_range_db}")
+        if self.window != "hann":
+            raise ConfigError(f"front end: only window='hann' is supported, got {self.window!r}")
+
+    # Derived sizes -------------------------------------------------------------------------------------
+    @property
+    def win_length(self) -> int:
+        """Analysis window length in samples."""
+        return int(round(self.win_ms * self.sample_rate / 1000.0))
+
+    @property
+    def hop_length(self) -> int:
+        """Frame hop in samples."""
+        return int(round(self.hop_ms * self.sample_rate / 1000.0))
+
+    @property
+    def n_bands(self) -> int:
+        """Number of per-frame values the statistics are taken over."""
+        return self.n_mfcc if self.feature == "mfcc" else self.n_mels
+
+    @property
+    def dim(self) -> int:
+        """Length of the per-window input vector: n_bands * len(stats) (band-major: band0 stats, band1 ...)."""
+        return self.n_bands * len(self.stats)
+
+    # Serialisation -------------------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["stats"] = list(self.stats)
+        return d
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "FrontEndConfig":
+        """Build from a dict; unknown keys are an error that names them."""
+        d = dict(d)
+        sub = {"silence": SilenceConfig, "voicing": VoicingConfig}
+        kwargs: dict[str, Any] = {}
+        for f in dataclasses.fields(cls):
+            if f.name not in d:
+                continue
+            v = d.pop(f.name)
+            if f.name in sub:
+                v = _sub_from_dict(sub[f.name], v, f"front_end.{f.name}")
+            elif f.name == "stats":
+                v = tuple(v)
+            kwargs[f.name] = v
+        if d:
+            raise ConfigError(f"front_end: unknown key(s) {sorted(d)}; known: {[f.name for f in dataclasses.fields(cls)]}")
+        return cls(**kwargs)
+
+    @classmethod
+    def from_json(cls, text: str) -> "FrontEndConfig":
+        return cls.from_dict(json.loads(text))
+
+    def hash(self) -> str:
+        """Short stable hash of every parameter (cache key)."""
+        return hashlib.sha1(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _sub_from_dict(cls: type, v: Any, where: str) -> Any:
+    if isinstance(v, cls):
+        return v
+    if not isinstance(v, dict):
+        raise ConfigError(f"{where}: expected a mapping, got {type(v).__name__}")
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(v) - names)
+    if unknown:
+        raise ConfigError(f"{where}: unknown key(s) {unknown}; known: {sorted(names)}")
+    return cls(**v)
+
+
+# DeepEar's task windows (seed 000): the scene DNN runs every 1.28 s, the speech DNNs on 5 s windows.
+# (window_s, hop_s); recipes may override them per task.
+DEEPEAR_TASK_WINDOWS: dict[str, tuple[float, float]] = {
+    "scene": (1.28, 1.28),
+    "emotion": (5.0, 5.0),
+    "stress": (5.0, 5.0),
+    "speaker": (5.0, 5.0),
+}

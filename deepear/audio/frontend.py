@@ -1,0 +1,120 @@
+"""The whole front end of one clip: frames -> silence / voicing flags -> per-window summary vectors.
+
+`analyze` turns a signal into frame-level values (log-mel or MFCC), frame energy, the silence filter's
+active-frame mask and the voicing indicator's per-frame speech probability. `summarize` cuts those frames
+into task windows (e.g. scene 1.28 s, speech tasks 5 s) and computes DeepEar's input vector per window.
+
+Decisions (documented in docs/frontend.md):
+- Windows start at frame 0 and advance by the task hop; only whole windows are taken, except that a clip
+  shorter than one window gives exactly one window over the whole clip (statistics over what there is;
+  `Windows.partial` says so). A clip shorter than one frame (n_fft samples) is an AudioError.
+- Statistics are computed over the window's active (non-silent) frames. When a window has fewer than
+  `silence.min_active_frames` active frames but some audible ones (a steady background: rain, an engine),
+  the statistics use all its audible frames, because there the background *is* the content.
+- A window with no audible frame at all (every frame below `silence.abs_floor_db`) is *silent*: its vector
+  is still computed (over all frames) so arrays stay rectangular, but `Windows.silent` is True and the
+  training code and the runtime skip it.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from deepear.audio import silence, voicing
+from deepear.audio.config import FrontEndConfig
+from deepear.audio.features import (band_values, frame_energy_db, log_mel_from_power, power_spectrum,
+                                    summary_stats_batch)
+from deepear.errors import ConfigError
+
+
+@dataclass
+class FrameFeatures:
+    """Frame-level analysis of one clip; T frames at `hop_s` seconds apart."""
+
+    values: np.ndarray       # (T, n_bands) float32: log-mel dB or MFCC (cfg.feature)
+    energy_db: np.ndarray    # (T,) float32 frame level, dBFS
+    active: np.ndarray       # (T,) bool: not silent (above the adaptive noise floor and the absolute floor)
+    speech_prob: np.ndarray  # (T,) float32 voicing indicator's P(speech) per frame
+    hop_s: float
+    n_samples: int
+
+    @property
+    def n_frames(self) -> int:
+        return int(self.values.shape[0])
+
+
+@dataclass
+class Windows:
+    """Per-window summary vectors of one clip (N windows)."""
+
+    x: np.ndarray             # (N, cfg.dim) float32 input vectors
+    t_start: np.ndarray       # (N,) float64 seconds from the start of the clip
+    t_end: np.ndarray         # (N,) float64
+    silent: np.ndarray        # (N,) bool: no audible frame; skip inference
+    voiced: np.ndarray        # (N,) bool: voicing indicator says speech
+    speech_score: np.ndarray  # (N,) float32 mean P(speech) over the frames the statistics used
+    active_fraction: np.ndarray  # (N,) float32 share of active frames
+    partial: np.ndarray       # (N,) bool: clip shorter than the window, the window covers the whole clip
+
+    def __len__(self) -> int:
+        return int(self.x.shape[0])
+
+
+def analyze(y: np.ndarray, cfg: FrontEndConfig) -> FrameFeatures:
+    """Frame-level front end of a mono float32 signal at cfg.sample_rate (see `deepear.audio.io`).
+
+    Raises AudioError when y is shorter than one frame.
+    """
+    power = power_spectrum(y, cfg)
+    if cfg.power != 2.0:
+        raise ConfigError("front end: power must be 2.0 (the silence filter measures frame power)")
+    energy = frame_energy_db(power, cfg)
+    lm = log_mel_from_power(power, cfg)
+    active = silence.active_frames(energy, cfg.hop_ms / 1000.0, cfg.silence)
+    speech = voicing.speech_prob(power, lm, energy, cfg)
+    return FrameFeatures(values=band_values(lm, cfg), energy_db=energy, active=active, speech_prob=speech,
+                         hop_s=cfg.hop_ms / 1000.0, n_samples=int(np.asarray(y).shape[0]))
+
+
+def window_bounds(n_frames: int, cfg: FrontEndConfig, window_s: float, hop_s: float) -> np.ndarray:
+    """Frame index ranges of the windows: (N, 2) int, [start, end) (see module docstring for the rules)."""
+    if window_s <= 0 or hop_s <= 0:
+        raise ConfigError(f"task window: window_s and hop_s must be positive, got {window_s}, {hop_s}")
+    fps = 1000.0 / cfg.hop_ms
+    w = max(1, int(round(window_s * fps)))
+    h = max(1, int(round(hop_s * fps)))
+    if n_frames <= 0:
+        return np.zeros((0, 2), dtype=np.int64)
+    if n_frames < w:
+        return np.array([[0, n_frames]], dtype=np.int64)
+    starts = np.arange(0, n_frames - w + 1, h, dtype=np.int64)
+    return np.stack([starts, starts + w], axis=1)
+
+
+def summarize(ff: FrameFeatures, cfg: FrontEndConfig, window_s: float, hop_s: float) -> Windows:
+    """Cut frames into windows of `window_s` seconds every `hop_s` seconds and summarise each.
+
+    Vectorised over windows (one sort of all windows' frames); see the module docstring for which frames
+    a window's statistics use.
+    """
+    bounds = window_bounds(ff.n_frames, cfg, window_s, hop_s)
+    n = bounds.shape[0]
+    full_w = int(round(window_s * 1000.0 / cfg.hop_ms))
+    w = int(bounds[0, 1] - bounds[0, 0]) if n else 0
+    idx = bounds[:, :1] + np.arange(w)[None, :]                 # (N, W) frame indices
+    active = ff.active[idx]
+    audible = (ff.energy_db > cfg.silence.abs_floor_db)[idx]
+    use_active = active.sum(axis=1) >= cfg.silence.min_active_frames
+    silent = ~use_active & ~audible.any(axis=1)
+    sel = np.where(use_active[:, None], active, np.where(silent[:, None], True, audible))
+    x = summary_stats_batch(ff.values[idx], sel, cfg.stats) if n else np.zeros((0, cfg.dim), np.float32)
+    k = sel.sum(axis=1)
+    score = np.where(silent, 0.0, (ff.speech_prob[idx] * sel).sum(axis=1) / np.maximum(k, 1)).astype(np.float32)
+    voiced = ~silent & (score > cfg.voicing.window_threshold)
+    t0 = bounds[:, 0] * ff.hop_s
+    t1 = (bounds[:, 1] - 1) * ff.hop_s + cfg.n_fft / cfg.sample_rate  # end of the window's last frame
+    partial = (bounds[:, 1] - bounds[:, 0]) < full_w
+    return Windows(x=x, t_start=t0, t_end=t1, silent=silent, voiced=voiced, speech_score=score,
+                   active_fraction=active.mean(axis=1).astype(np.float32) if n else np.zeros(0, np.float32),
+                   partial=partial)

@@ -1,0 +1,169 @@
+"""`deepear` command line. The library logs; this module shows progress bars and prints results.
+
+    deepear [--data-root DIR] [--cache-dir DIR] [--quiet] [-v] COMMAND ...
+    deepear data list                     corpora found, the path looked in, clip counts per label
+    deepear data fetch NAME               download and unpack an official archive (resumable)
+    deepear data cache [--corpus NAME]    extract and cache front-end features for every corpus
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+
+from deepear.errors import DeepearError
+
+log = logging.getLogger("deepear")
+
+
+def default_data_root() -> Path:
+    """`$DEEPEAR_DATA`, else `data/` (relative to the working directory)."""
+    return Path(os.environ.get("DEEPEAR_DATA") or "data")
+
+
+def _cmd_data_list(args: argparse.Namespace) -> int:
+    from deepear.data import catalog
+
+    summ = catalog.summary(args.data_root)
+    print(catalog.format_summary(summ))
+    return 0
+
+
+def _cmd_data_fetch(args: argparse.Namespace) -> int:
+    from deepear.data import fetch, registry
+    from deepear.progress import bar
+
+    if not args.force:
+        try:
+            where = registry.locate(args.name, args.data_root)
+        except DeepearError:
+            where = None
+        if where is not None and fetch.read_marker(where) is None:
+            print(f"{args.name}: already present in {where} (not downloaded by deepear); nothing fetched. "
+                  f"Use --force to download the official archive and replace it.", file=sys.stderr)
+            return 0
+    with bar(f"fetch {args.name}", args.quiet, unit="B") as progress:
+        dest = fetch.fetch_corpus(args.name, Path(args.data_root), url=args.url, progress=progress)
+    print(f"{args.name}: ready in {dest}")
+    return 0
+
+
+def _cmd_data_cache(args: argparse.Namespace) -> int:
+    from deepear.audio.config import FrontEndConfig
+    from deepear.data import catalog
+    from deepear.data.cache import FeatureCache
+    from deepear.data.summary import corpus_feature_summary, format_feature_summary
+    from deepear.progress import bar
+
+    cfg = FrontEndConfig.from_json(Path(args.front_end).read_text()) if args.front_end else FrontEndConfig()
+    corpora = catalog.load_corpora(args.data_root, names=args.corpus or None)
+    if not corpora:
+        print(f"no corpus found under {args.data_root}; run `deepear data list` to see what was looked for",
+              file=sys.stderr)
+        return 2
+    cache = FeatureCache(cfg, args.cache_dir)
+    rows = []
+    t0 = time.perf_counter()
+    for name, clips in corpora.items():
+        paths = sorted({str(c.path) for c in clips})
+        with bar(f"features {name}", args.quiet) as progress:
+            rep = cache.build(paths, workers=args.workers, progress=progress)
+        rows.append(corpus_feature_summary(name, clips, cache, rep))
+    print(f"front end {cfg.hash()}: {cfg.n_mels} mel bands, {cfg.feature}, {len(cfg.stats)} statistics "
+          f"-> {cfg.dim}-dim window vectors; cache {cache.dir}")
+    print(format_feature_summary(rows))
+    print(f"total {time.perf_counter() - t0:.1f} s")
+    bad = sum(len(r["errors"]) for r in rows)
+    return 1 if bad else 0
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from deepear.experiment import Experiment
+    from deepear.progress import bar
+    from deepear.recipe import load_recipe
+    from deepear.report import format_metrics
+
+    recipe = load_recipe(args.recipe, overrides=args.set)
+    if not args.quiet:
+        print(f"# resolved recipe ({args.recipe}, hash {recipe.hash()})")
+        print(recipe.to_yaml())
+    exp = Experiment(recipe, args.data_root, runs_root=args.runs_dir, cache_dir=args.cache_dir,
+                     progress=lambda desc: bar(desc, args.quiet), workers=args.workers)
+    metrics = exp.run()
+    print(format_metrics(metrics))
+    print(f"run folder: {exp.folder.path}")
+    return 0
+
+
+def _cmd_eval(args: argparse.Namespace) -> int:
+    from deepear.report import format_metrics
+    from deepear.runfolder import RunFolder
+
+    folder = RunFolder(args.run)
+    if not folder.path_of("metrics.json").exists():
+        print(f"error: {args.run} has no metrics.json: not a finished run folder (train it first, or let an "
+              f"interrupted `deepear train` resume)", file=sys.stderr)
+        return 2
+    print(format_metrics(folder.read_json("metrics.json")))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="deepear", description="Multi-task audio sensing for small devices.")
+    p.add_argument("--data-root", type=Path, default=None,
+                   help="folder holding the corpora (default: $DEEPEAR_DATA or data/)")
+    p.add_argument("--cache-dir", type=Path, default=None,
+                   help="feature cache (default: $DEEPEAR_CACHE or ~/.cache/deepear)")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bars, warnings only")
+    p.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    data = sub.add_parser("data", help="corpora: list, fetch, cache features")
+    dsub = data.add_subparsers(dest="data_command", required=True)
+    dl = dsub.add_parser("list", help="each corpus, where it was looked for, clip counts per label")
+    dl.set_defaults(func=_cmd_data_list)
+    df = dsub.add_parser("fetch", help="download and unpack a corpus's official archive")
+    df.add_argument("name", help="corpus name (see `deepear data list`)")
+    df.add_argument("--url", default=None, help="download from this address instead of the official one")
+    df.add_argument("--force", action="store_true",
+                    help="replace a copy of the corpus that deepear did not download itself")
+    df.set_defaults(func=_cmd_data_fetch)
+    dc = dsub.add_parser("cache", help="extract and cache front-end features of every corpus")
+    dc.add_argument("--corpus", action="append", help="only this corpus (repeatable)")
+    dc.add_argument("--workers", type=int, default=2, help="processes (default 2)")
+    dc.add_argument("--front-end", default=None, help="FrontEndConfig JSON file (default: built-in defaults)")
+    dc.set_defaults(func=_cmd_data_cache)
+    tr = sub.add_parser("train", help="train and evaluate a recipe (resumes an interrupted run)")
+    tr.add_argument("recipe", type=Path, help="YAML recipe, e.g. recipes/quickstart.yaml")
+    tr.add_argument("--set", action="append", default=[], metavar="KEY.SUB=VALUE",
+                    help="override a recipe value (YAML syntax), repeatable")
+    tr.add_argument("--runs-dir", type=Path, default=Path("runs"), help="where run folders go (default runs/)")
+    tr.add_argument("--workers", type=int, default=2, help="processes for feature extraction (default 2)")
+    tr.set_defaults(func=_cmd_train)
+    ev = sub.add_parser("eval", help="per-task accuracy, macro-F1 and noise robustness of a trained run")
+    ev.add_argument("run", type=Path, help="run folder, e.g. runs/quickstart/0")
+    ev.set_defaults(func=_cmd_eval)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    if args.data_root is None:
+        args.data_root = default_data_root()
+    try:
+        return int(args.func(args) or 0)
+    except DeepearError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,29 @@
+"""Plain-text tables of a run's metrics (what `deepear train` / `deepear eval` print)."""
+from __future__ import annotations
+
+from typing import Any
+
+TITLES = {"emotion": "emotion", "stress": "stress (proxy)", "speaker": "speaker ID", "scene": "scene",
+          "esc10": "ESC-10"}
+
+
+def format_metrics(m: dict[str, Any]) -> str:
+    """Accuracy (mean over protocol runs) per task and condition, with the baselines in the same run."""
+    tasks = m.get("tasks", {})
+    conds: list[str] = []
+    for t in tasks.values():
+        for c in t["conditions"]:
+            if c not in conds:
+                conds.append(c)
+    head = f"{'task':<16}{'system':<8}" + "".join(f"{c:>9}" for c in conds) + f"{'  macro-F1 clean':>16}{'runs':>6}"
+    lines = [head, "-" * len(head)]
+    for name, t in tasks.items():
+        rows = [("DNN", t["conditions"])] + [(b.upper(), v) for b, v in t.get("baselines", {}).items()]
+        for system, cs in rows:
+            accs = "".join(f"{100 * cs[c]['accuracy']:>8.1f}%" if c in cs else f"{'-':>9}" for c in conds)
+            f1 = cs.get("clean", {}).get("macro_f1")
+            lines.append(f"{TITLES.get(name, name):<16}{system:<8}{accs}"
+                         f"{(f'{100 * f1:.1f}%' if f1 is not None else '-'):>16}{len(t.get('runs', [])):>6}")
+    if "stress" in tasks:
+        lines.append("stress is a proxy: acted angry/fearful vs neutral/calm speech (RAVDESS), not measured stress")
+    return "\n".join(lines)
