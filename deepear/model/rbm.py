@@ -191,7 +191,8 @@ class RBMConfig:
         if self.epochs < 1 or self.batch_size < 1 or self.k < 1:
             raise ConfigError(f"RBMConfig: epochs, batch_size and k must be >= 1, got {self}")
         if not (self.lr > 0 and self.gaussian_lr > 0):
-            raise ConfigError(f"RBMConfig: learning rates must be > 0, got lr={self.lr}, gaussian_lr={self.gaussian_lr}")
+            raise ConfigError(f"RBMConfig: learning rates must be > 0, got lr={self.lr}, "
+                              f"gaussian_lr={self.gaussian_lr}")
         if not (0 <= self.momentum < 1 and 0 <= self.initial_momentum < 1):
             raise ConfigError(f"RBMConfig: momentum must be in [0, 1), got {self.momentum}, {self.initial_momentum}")
         if self.weight_decay < 0 or self.init_std <= 0:

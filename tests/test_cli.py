@@ -1,0 +1,59 @@
+"""The `deepear` command line: data list / cache / fetch, recipe errors (in-process, real data)."""
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from deepear.cli import main
+
+
+def test_data_list_reports_the_shared_corpora(data_root, capsys):
+    assert main(["--data-root", str(data_root), "data", "list"]) == 0
+    out = capsys.readouterr().out
+    assert "1440 clips" in out and "24 actor" in out                       # RAVDESS
+    assert "400 clips" in out and "5 fold" in out                          # ESC-10
+    assert "3000 clips" in out and "6 speaker" in out                      # FSDD
+    assert "64 clips" in out                                               # ESC-50 urban
+    assert "stress proxy" in out
+
+
+def test_data_list_names_the_paths_tried_for_a_missing_corpus(tmp_path, capsys):
+    assert main(["--data-root", str(tmp_path), "data", "list"]) == 0
+    out = capsys.readouterr().out
+    assert str(tmp_path / "ravdess") in out and "zenodo.org" in out
+
+
+def test_data_cache_on_a_small_tree(data_root, tmp_path, capsys):
+    actor = tmp_path / "root" / "ravdess" / "Actor_01"
+    actor.mkdir(parents=True)
+    for p in sorted((data_root / "ravdess" / "Actor_01").glob("*.flac"))[:4]:
+        os.symlink(p, actor / p.name)
+    args = ["--quiet", "--data-root", str(tmp_path / "root"), "--cache-dir", str(tmp_path / "c"),
+            "data", "cache", "--corpus", "ravdess", "--workers", "1"]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "ravdess" in out and "224-dim" in out
+    assert main(args) == 0                                                  # second time: all cached
+    line = [x for x in capsys.readouterr().out.splitlines() if x.startswith("ravdess")][0].split()
+    assert line[1] == "4" and line[3] == "0" and line[4] == "4"            # clips, new, cached
+
+
+def test_fetch_refuses_to_replace_a_corpus_it_did_not_download(data_root, capsys):
+    assert main(["--data-root", str(data_root), "data", "fetch", "ravdess"]) == 0
+    assert "already present" in capsys.readouterr().err
+
+
+def test_recipe_errors_name_the_key(tmp_path, capsys):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: x\ntrain:\n  epochz: 3\n")
+    assert main(["train", str(bad)]) == 2
+    assert "train.epochz" in capsys.readouterr().err
+    assert main(["train", "recipes/quickstart.yaml", "--set", "train.epochs=ten"]) == 2
+    assert "train.epochs: expected int" in capsys.readouterr().err
+
+
+def test_unknown_command_exits_with_usage():
+    with pytest.raises(SystemExit) as e:
+        main(["nope"])
+    assert e.value.code == 2
