@@ -23,6 +23,8 @@ $(VENV)/.deepear-installed: pyproject.toml constraints.txt
 run: setup
 	$(VENV)/bin/deepear data list
 	$(VENV)/bin/deepear data cache
+	$(VENV)/bin/deepear train recipes/quickstart.yaml
+	$(VENV)/bin/deepear eval runs/quickstart/0 --confusion
 
 test: setup
 	$(PY) -m pytest -q

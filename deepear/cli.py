@@ -99,15 +99,32 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:
-    from deepear.report import format_metrics
+    from deepear.experiment import Experiment
+    from deepear.progress import bar
+    from deepear.recipe import load_recipe
+    from deepear.report import format_confusions, format_metrics
     from deepear.runfolder import RunFolder
 
     folder = RunFolder(args.run)
-    if not folder.path_of("metrics.json").exists():
-        print(f"error: {args.run} has no metrics.json: not a finished run folder (train it first, or let an "
-              f"interrupted `deepear train` resume)", file=sys.stderr)
+    if not folder.path_of("recipe.yaml").exists():
+        print(f"error: {args.run} is not a run folder (no recipe.yaml); train a recipe first", file=sys.stderr)
         return 2
-    print(format_metrics(folder.read_json("metrics.json")))
+    if args.snrs is None:
+        metrics = folder.read_json("metrics.json")
+        if metrics is None:
+            print(f"error: {args.run} has no metrics.json yet: let `deepear train` finish (it resumes), or pass "
+                  f"--snrs to evaluate the saved models", file=sys.stderr)
+            return 2
+    else:
+        recipe = load_recipe(folder.path_of("recipe.yaml"))
+        exp = Experiment(recipe, args.data_root, runs_root=folder.path.parent.parent, cache_dir=args.cache_dir,
+                         progress=lambda desc: bar(desc, args.quiet))
+        snrs = [None if s.lower() == "clean" else float(s) for s in args.snrs.split(",")]
+        metrics = exp.evaluate_saved(snrs)
+        folder.write_json("eval.json", metrics)
+    print(format_metrics(metrics))
+    if args.confusion:
+        print(format_confusions(metrics))
     return 0
 
 
@@ -145,6 +162,9 @@ def build_parser() -> argparse.ArgumentParser:
     tr.set_defaults(func=_cmd_train)
     ev = sub.add_parser("eval", help="per-task accuracy, macro-F1 and noise robustness of a trained run")
     ev.add_argument("run", type=Path, help="run folder, e.g. runs/quickstart/0")
+    ev.add_argument("--snrs", default=None, metavar="clean,20,10,5,0",
+                    help="re-evaluate the saved models at these SNRs of held-out noise (writes eval.json)")
+    ev.add_argument("--confusion", action="store_true", help="also print the confusion matrices (clean)")
     ev.set_defaults(func=_cmd_eval)
     return p
 

@@ -17,6 +17,7 @@ from its last epoch checkpoint (the data are rebuilt from the feature cache, ide
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 import time
@@ -27,6 +28,7 @@ from typing import Any, Callable, ContextManager, Sequence
 import numpy as np
 import torch
 
+from deepear.audio.features import mfcc_from_log_mel
 from deepear.data import catalog
 from deepear.data.cache import FeatureCache
 from deepear.data.clips import Clip
@@ -205,27 +207,50 @@ class Experiment:
                                "data_seconds": data_s, "fit_seconds": res.seconds, "best_epoch": res.best_epoch,
                                "epochs": len(res.history), "pretrain": pretrain_info, "tasks": {}}
         base = self.fit_baselines(train, split) if r.eval.baselines else {}
-        for snr in r.eval.snrs_db:
+        out["tasks"] = self.evaluate(model, split, base, r.eval.snrs_db, keep_frames=want_gmm)
+        sub.mark_done(out)
+        return out
+
+    def evaluate(self, model: MultiTaskDNN, split: RunSplit, base: dict[str, dict[str, Any]],
+                 snrs_db: Sequence[float | None], keep_frames: bool = False) -> dict[str, Any]:
+        """Test metrics of `model` (and fitted baselines) on the run's test clips at each SNR of held-out noise."""
+        tasks_out: dict[str, Any] = {}
+        for snr in snrs_db:
             cond = M.snr_condition(snr)
-            test = self.test_data(split, snr, keep_frames=want_gmm)
+            test = self.test_data(split, snr, keep_frames=keep_frames)
             lp = predict_log_proba(model, test.x)
             for t, clip_ids in split.test.items():
-                rep = self.report(t, test, lp[t], clip_ids)
-                tr = out["tasks"].setdefault(t, {"conditions": {}, "baselines": {}})
-                tr["conditions"][cond] = rep
+                if t not in lp:
+                    continue
+                tr = tasks_out.setdefault(t, {"conditions": {}, "baselines": {}})
+                tr["conditions"][cond] = self.report(t, test, lp[t], clip_ids)
                 for bname, models in base.items():
                     if t not in models:
                         continue
-                    m = models[t]
                     sel = test.y[:, self.tasks.index(t)] >= 0
+                    blp = np.zeros((len(test), len(self.labels[t])), np.float32)
                     if bname == "gmm":
-                        blp = np.zeros((len(test), len(self.labels[t])), np.float32)
-                        blp[sel] = m.predict_log_proba([test.frames[i] for i in np.flatnonzero(sel)])
+                        blp[sel] = models[t].predict_log_proba(self._gmm_frames(test, sel))
                     else:
-                        blp = np.zeros((len(test), len(self.labels[t])), np.float32)
-                        blp[sel] = m.predict_log_proba(test.x[sel])
+                        blp[sel] = models[t].predict_log_proba(test.x[sel])
                     tr["baselines"].setdefault(bname, {})[cond] = self.report(t, test, blp, clip_ids, brief=True)
-        sub.mark_done(out)
+        return tasks_out
+
+    def evaluate_saved(self, snrs_db: Sequence[float | None] | None = None) -> dict[str, Any]:
+        """Re-evaluate the saved best model of every finished protocol run (DNN only; baselines are
+        evaluated during training). Returns aggregated metrics like `run`."""
+        snrs = tuple(self.recipe.eval.snrs_db if snrs_db is None else snrs_db)
+        per_run = {}
+        for run in self.recipe.protocol.runs:
+            path = self.folder.path / run / "model.pt"
+            if not path.exists():
+                raise DataError(f"{path}: no trained model; run `deepear train` on the recipe first")
+            model, _ = load_model(path)
+            split = make_split(self.clips, run, self.bank, self.tasks, self.recipe.seed,
+                               self.recipe.protocol.validation_fraction)
+            per_run[run] = {"tasks": self.evaluate(model, split, {}, snrs)}
+        out = aggregate(per_run, self.labels)
+        out["params"] = model.n_parameters()
         return out
 
     def pretrain(self, model: MultiTaskDNN, pre: np.ndarray, run: str) -> dict[str, Any]:
@@ -256,11 +281,19 @@ class Experiment:
             y = train.y[sel, j]
             n = len(self.labels[t])
             if "svm" in self.recipe.eval.baselines:
-                out.setdefault("svm", {})[t] = SVMBaseline(seed=seed).fit(train.x[sel], y, n_classes=n)
+                out.setdefault("svm", {})[t] = SVMBaseline(seed=seed, max_train=15000).fit(train.x[sel], y, n_classes=n)
             if "gmm" in self.recipe.eval.baselines:
-                frames = [train.frames[i] for i in np.flatnonzero(sel)]
-                out.setdefault("gmm", {})[t] = GMMBaseline(seed=seed).fit(frames, y, n_classes=n)
+                out.setdefault("gmm", {})[t] = GMMBaseline(seed=seed).fit(self._gmm_frames(train, sel), y, n_classes=n)
         return out
+
+    def _gmm_frames(self, ws: WindowSet, sel: np.ndarray) -> list[np.ndarray]:
+        """The GMM baseline's frames: MFCC (13, DCT of the same log-mel), as the classic systems used.
+        (A diagonal GMM on correlated log-mel bands is clearly worse: see docs/baselines.md.)"""
+        cfg = self.recipe.front_end
+        if cfg.feature == "mfcc":
+            return [ws.frames[i] for i in np.flatnonzero(sel)]
+        mcfg = dataclasses.replace(cfg, feature="mfcc", n_mfcc=13)
+        return [mfcc_from_log_mel(ws.frames[i], mcfg) for i in np.flatnonzero(sel)]
 
     def report(self, task: str, test: WindowSet, log_probs: np.ndarray, clip_ids: np.ndarray,
                brief: bool = False) -> dict[str, Any]:

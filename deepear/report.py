@@ -27,3 +27,19 @@ def format_metrics(m: dict[str, Any]) -> str:
     if "stress" in tasks:
         lines.append("stress is a proxy: acted angry/fearful vs neutral/calm speech (RAVDESS), not measured stress")
     return "\n".join(lines)
+
+
+def format_confusions(m: dict[str, Any], condition: str = "clean") -> str:
+    """Pooled confusion matrices (rows true, columns predicted) of every task at `condition`."""
+    out = []
+    for name, t in m.get("tasks", {}).items():
+        conf = t.get("confusion", {}).get(condition)
+        labels = m.get("labels", {}).get(name)
+        if conf is None or labels is None:
+            continue
+        w = max(6, max(len(x) for x in labels[:40]) + 1)
+        out.append(f"\n{TITLES.get(name, name)} ({condition}, rows true / columns predicted)")
+        out.append(" " * w + "".join(f"{x[:6]:>7}" for x in labels))
+        for lab, row in zip(labels, conf):
+            out.append(f"{lab:<{w}}" + "".join(f"{v:>7}" for v in row))
+    return "\n".join(out)
