@@ -113,7 +113,7 @@ def main() -> None:
     if "bandlimit" not in args.skip:
         band = train(rp, "bench-scene-4khz", ["front_end.fmax_hz=4000", "eval.snrs_db=[null]", "eval.baselines=[svm]",
                                               "tasks={scene: {window_s: 1.28, hop_s: 0.64}}"],
-                     runs_for("scene", args.runs), rd, q)
+                     runs_for("scene", args.ablation_runs), rd, q)
 
     lines = ["## Accuracy: multi-task DNN vs ablations and classical baselines", "",
              f"Recipe `{args.recipe.relative_to(REPO)}`; protocol runs {', '.join(args.runs)} for the multi-task model and "

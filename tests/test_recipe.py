@@ -1,0 +1,57 @@
+"""Recipe parsing: unknown keys and wrong types are errors naming the key; overrides; shipped recipes load."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from deepear.errors import ConfigError
+from deepear.recipe import Recipe, load_recipe, parse_recipe
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.mark.parametrize("name", ["deepear.yaml", "quickstart.yaml"])
+def test_shipped_recipes_load(name):
+    r = load_recipe(REPO / "recipes" / name)
+    assert isinstance(r, Recipe) and set(r.tasks) >= {"emotion", "stress", "speaker", "scene"}
+    assert parse_recipe(r.to_dict()) == r          # the resolved recipe round-trips
+    assert r.hash() == parse_recipe(r.to_dict()).hash()
+
+
+@pytest.mark.parametrize("raw,match", [
+    ({"train": {"epochz": 3}}, r"unknown key\(s\) train\.epochz"),
+    ({"bogus": 1}, r"unknown key\(s\) bogus"),
+    ({"train": {"epochs": "ten"}}, r"train\.epochs: expected int, got str 'ten'"),
+    ({"train": {"lr": True}}, r"train\.lr: expected float"),
+    ({"model": {"hidden": [512, "x"]}}, r"model\.hidden\[1\]: expected int"),
+    ({"model": {"activation": "gelu"}}, r"model\.activation"),
+    ({"tasks": {"mood": {}}}, r"tasks\.mood: unknown task"),
+    ({"tasks": {"scene": {"window": 1}}}, r"unknown key\(s\) tasks\.scene\.window"),
+    ({"front_end": {"n_melz": 3}}, r"n_melz"),
+    ({"data": {"fraction": 0.0}}, r"data\.fraction"),
+    ({"protocol": {"runs": ["fold9x"]}}, r"protocol\.runs"),
+    ({"eval": {"baselines": ["hmm"]}}, r"unknown baseline"),
+    ({"train": 5}, r"train: expected a mapping"),
+])
+def test_errors_name_the_key(raw, match):
+    with pytest.raises(ConfigError, match=match):
+        parse_recipe(raw)
+
+
+def test_overrides_are_yaml_values():
+    r = parse_recipe({}, ["train.epochs=7", "seed=3", "front_end.n_mels=24", "eval.snrs_db=[null, 5]",
+                          "tasks={scene: {window_s: 1.28, hop_s: 0.64}}"])
+    assert (r.train.epochs, r.seed, r.front_end.n_mels) == (7, 3, 24)
+    assert r.eval.snrs_db == (None, 5.0) and list(r.tasks) == ["scene"]
+    with pytest.raises(ConfigError, match="key.sub=value"):
+        parse_recipe({}, ["train.epochs"])
+
+
+def test_missing_and_malformed_files(tmp_path):
+    with pytest.raises(ConfigError, match="file not found"):
+        load_recipe(tmp_path / "nope.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("train: [unclosed\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_recipe(bad)

@@ -1,0 +1,106 @@
+"""A tiny end-to-end training on real clips: run folder contents, metrics, plots, resume, determinism."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from deepear.data.protocol import leak_group, make_split
+from deepear.experiment import Experiment, load_model
+from deepear.model import train as train_mod
+from deepear.recipe import parse_recipe
+
+TINY = {
+    "name": "tiny", "seed": 0,
+    "data": {"corpora": ["ravdess", "esc10", "esc50_urban", "fsdd", "music"], "max_clips_per_corpus": 48},
+    "tasks": {"emotion": {"window_s": 5.0, "hop_s": 2.5}, "stress": {"window_s": 5.0, "hop_s": 2.5},
+              "speaker": {"window_s": 5.0, "hop_s": 2.5}, "scene": {"window_s": 1.28, "hop_s": 1.28}},
+    "protocol": {"runs": ["fold0"]},
+    "model": {"hidden": [32, 32], "dropout": 0.0},
+    "pretrain": {"epochs": 1, "max_windows": 800},
+    "mixing": {"copies": 1},
+    "train": {"epochs": 4, "patience": 10, "batch_size": 64, "threads": 1},
+    "eval": {"snrs_db": [None, 0], "baselines": ["svm"]},
+}
+
+
+def _exp(data_root, tmp_path, **over):
+    raw = json.loads(json.dumps(TINY))
+    for k, v in over.items():
+        raw[k] = {**raw.get(k, {}), **v} if isinstance(v, dict) else v
+    return Experiment(parse_recipe(raw), data_root, runs_root=tmp_path / "runs", cache_dir=tmp_path / "cache",
+                      workers=2)
+
+
+def test_split_has_no_leakage(data_root, tmp_path):
+    exp = _exp(data_root, tmp_path)
+    s = make_split(exp.clips, "fold0", exp.bank, exp.tasks, 0)
+    train_groups = {leak_group(exp.clips[i]) for i in np.concatenate([s.train, s.val])}
+    for t, idx in s.test.items():
+        assert not train_groups & {leak_group(exp.clips[i]) for i in idx}, t
+    noise = {str(s.test_noise.resolve(e).resolve()) for e in s.test_noise.entries}
+    assert not noise & {str(exp.clips[i].path.resolve()) for i in s.train}
+    assert not {e.group for e in s.train_noise.entries} & {e.group for e in s.test_noise.entries}
+
+
+def test_tiny_end_to_end_and_resume(data_root, tmp_path, monkeypatch):
+    exp = _exp(data_root, tmp_path)
+    # interrupt the first attempt after epoch 2's checkpoint
+    real_fit = train_mod.fit
+
+    def interrupted_fit(*a, **k):
+        save = k["checkpoint"]
+
+        def ckpt(state):
+            save(state)
+            if state["epoch"] == 2:
+                raise KeyboardInterrupt
+
+        k["checkpoint"] = ckpt
+        return real_fit(*a, **k)
+
+    monkeypatch.setattr("deepear.experiment.fit", interrupted_fit)
+    with pytest.raises(KeyboardInterrupt):
+        exp.run()
+    run_dir = exp.folder.path / "fold0"
+    assert (run_dir / "checkpoint.pt").exists() and not (run_dir / "DONE").exists()
+    monkeypatch.setattr("deepear.experiment.fit", real_fit)
+
+    metrics = _exp(data_root, tmp_path).run()                       # a new process would do the same
+    epochs = [json.loads(x)["epoch"] for x in (run_dir / "log.jsonl").read_text().splitlines() if x.strip()]
+    assert epochs == [1, 2, 3, 4]                                   # resumed at epoch 3, nothing repeated
+
+    folder = exp.folder.path
+    for name in ("recipe.yaml", "environment.json", "labels.json", "metrics.json", "MODEL_CARD.md", "DONE",
+                 "plots/confusion_emotion.png", "plots/noise_robustness.png", "plots/training_fold0.png",
+                 "plots/rbm_reconstruction.png", "fold0/model.pt", "fold0/pretrain.json"):
+        assert (folder / name).exists(), name
+    for t in ("emotion", "stress", "scene"):
+        for cond in ("clean", "0"):
+            a = metrics["tasks"][t]["conditions"][cond]["accuracy"]
+            assert 0.0 <= a <= 1.0
+        assert "svm" in metrics["tasks"][t]["baselines"]
+    assert "proxy" in (folder / "MODEL_CARD.md").read_text().lower()
+    assert "non-commercial" in (folder / "MODEL_CARD.md").read_text().lower()
+    env = json.loads((folder / "environment.json").read_text())
+    assert env["packages"]["torch"].startswith("2.13.0")
+
+    model, meta = load_model(folder / "fold0" / "model.pt")
+    assert set(meta["labels"]["emotion"]) == {"anger", "fear", "happiness", "neutral", "sadness"}
+    assert model.task_names == ["emotion", "stress", "speaker", "scene"]
+    assert meta["front_end"]["n_mels"] == 32
+
+    # a finished run is not retrained: same metrics back, no new epochs
+    again = _exp(data_root, tmp_path).run()
+    assert again["tasks"]["emotion"]["conditions"] == metrics["tasks"]["emotion"]["conditions"]
+
+
+def test_training_windows_are_reproducible(data_root, tmp_path):
+    a = _exp(data_root, tmp_path)
+    s = make_split(a.clips, "fold0", a.bank, a.tasks, 0)
+    w1, _, _ = a.training_data(s, keep_frames=False)
+    b = _exp(data_root, tmp_path / "other")                         # fresh cache: recomputed from audio
+    w2, _, _ = b.training_data(s, keep_frames=False)
+    assert np.array_equal(w1.x, w2.x) and np.array_equal(w1.y, w2.y)
+    assert list(w1.condition) == list(w2.condition) and any(c != "clean" for c in w1.condition)
