@@ -128,6 +128,13 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_profile(args: argparse.Namespace) -> int:
+    from deepear.deepx.profile import main_profile
+
+    print(main_profile(args.path, args.json, args.repeats, args.batch))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="deepear", description="Multi-task audio sensing for small devices.")
     p.add_argument("--data-root", type=Path, default=None,
@@ -166,6 +173,12 @@ def build_parser() -> argparse.ArgumentParser:
                     help="re-evaluate the saved models at these SNRs of held-out noise (writes eval.json)")
     ev.add_argument("--confusion", action="store_true", help="also print the confusion matrices (clean)")
     ev.set_defaults(func=_cmd_eval)
+    pr = sub.add_parser("profile", help="per-layer parameters, MACs, bytes and measured latency of a model")
+    pr.add_argument("path", type=Path, help="run folder (runs/<recipe>/<seed>[/<run>]) or model.pt")
+    pr.add_argument("--json", action="store_true", help="print JSON for tools instead of a table")
+    pr.add_argument("--repeats", type=int, default=200, help="timed repetitions per layer (median reported)")
+    pr.add_argument("--batch", type=int, default=1, help="batch size of the timed inputs")
+    pr.set_defaults(func=_cmd_profile)
     return p
 
 

@@ -193,14 +193,20 @@ class Experiment:
         pretrain_info: dict[str, Any] = {"enabled": r.pretrain.enabled}
         resume = sub.load_checkpoint("checkpoint.pt", weights_only=False)
         if r.pretrain.enabled and resume is None:
-            pretrain_info = self.pretrain(model, pre, run)
+            with self.progress(f"{run}: RBM pre-training (layer x epoch)") as p:
+                pretrain_info = self.pretrain(model, pre, run, progress=p)
             sub.write_json("pretrain.json", pretrain_info)
         elif r.pretrain.enabled:
             pretrain_info = sub.read_json("pretrain.json") if sub.path_of("pretrain.json").exists() else pretrain_info
         weights = {t: s.weight for t, s in r.tasks.items()}
-        res = fit(model, train, val, r.train, weights, seed=run_seed(r.seed, "fit", run)[1],
-                  on_epoch=sub.append_log, checkpoint=lambda s: sub.save_checkpoint(s, "checkpoint.pt"), resume=resume,
-                  score_tasks=list(split.test))
+        with self.progress(f"{run}: fine-tuning (epochs)") as p:
+            def on_epoch(rec: dict[str, Any]) -> None:
+                sub.append_log(rec)
+                p(rec["epoch"], r.train.epochs)
+
+            res = fit(model, train, val, r.train, weights, seed=run_seed(r.seed, "fit", run)[1], on_epoch=on_epoch,
+                      checkpoint=lambda s: sub.save_checkpoint(s, "checkpoint.pt"), resume=resume,
+                      score_tasks=list(split.test))
         save_model(model, sub.path_of("model.pt"), self.labels, r, self.task_windows)
         out: dict[str, Any] = {"run": run, "split": split.describe(), "params": model.n_parameters(),
                                "train_windows": len(train), "val_windows": len(val), "pretrain_windows": int(len(pre)),
@@ -253,7 +259,8 @@ class Experiment:
         out["params"] = model.n_parameters()
         return out
 
-    def pretrain(self, model: MultiTaskDNN, pre: np.ndarray, run: str) -> dict[str, Any]:
+    def pretrain(self, model: MultiTaskDNN, pre: np.ndarray, run: str,
+                 progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
         """Greedy RBM pre-training on unlabelled windows, copied into the trunk."""
         p = self.recipe.pretrain
         t0 = time.perf_counter()
@@ -264,7 +271,10 @@ class Experiment:
         cfg = RBMConfig(epochs=p.epochs, batch_size=p.batch_size, k=p.k, gaussian_lr=p.lr_gaussian, lr=p.lr,
                         momentum=p.momentum, weight_decay=p.weight_decay)
         gen = torch.Generator().manual_seed(run_seed(self.recipe.seed, "pretrain", run)[1])
-        rbms = pretrain_stack(data, model.hidden, cfg, generator=gen)
+        total = len(model.hidden) * p.epochs
+        rbms = pretrain_stack(data, model.hidden, cfg, generator=gen,
+                              on_epoch=(lambda layer, epoch, err: progress(layer * p.epochs + epoch, total))
+                              if progress else None)
         init_trunk_from_rbms(model, rbms)
         return {"enabled": True, "windows": int(len(pre)), "seconds": time.perf_counter() - t0,
                 "recon_errors": {f"layer{i + 1}": list(map(float, r.recon_errors)) for i, r in enumerate(rbms)}}

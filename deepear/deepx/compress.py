@@ -408,8 +408,9 @@ class _Search:
             env[row["rank"]] = worst
         return env
 
-    def greedy(self, max_drop: float) -> tuple[dict[str, int | None], dict[str, float], float, list[dict[str, Any]]]:
-        """Greedy over the candidate grid, then bisection of frozen layers; returns (ranks, acc, mean, steps)."""
+    def greedy(self, max_drop: float, refine: bool = True
+               ) -> tuple[dict[str, int | None], dict[str, float], float, list[dict[str, Any]]]:
+        """Greedy over the candidate grid, then (refine) bisection per layer; returns (ranks, acc, mean, steps)."""
         cur: dict[str, int | None] = {n: None for n in self.layers}
         frozen: dict[str, int] = {}                        # layer -> the rank that broke the budget
         env = {n: self._drop_envelope(n) for n in self.layers}
@@ -446,6 +447,8 @@ class _Search:
         # refinement: bisect every layer between the highest rank known to break the budget (0 when none was
         # rejected: the grid's lowest candidate was kept, so ranks below it are tried down to 1) and the kept one
         for n in sorted(self.layers, key=lambda k: -(self.layers[k].shape[0] + self.layers[k].shape[1])):
+            if not refine:
+                break
             layer = self.layers[n]
             lo = frozen.get(n, 0)                           # breaks the budget (0: a virtual rank that does)
             hi = cur[n] if cur[n] is not None else break_even_rank(*layer.shape)   # keeps it
@@ -472,8 +475,8 @@ def _check_budget(max_drop: float) -> float:
     return float(max_drop)
 
 
-def _result(search: _Search, max_drop: float, t0: float) -> SearchResult:
-    ranks, acc, mean, steps = search.greedy(max_drop)
+def _result(search: _Search, max_drop: float, t0: float, refine: bool) -> SearchResult:
+    ranks, acc, mean, steps = search.greedy(max_drop, refine)
     model = search.build(ranks)
     chosen = {n: r for n, r in ranks.items() if r is not None}
     return SearchResult(ranks=chosen, params_before=search.params0, params_after=count_parameters(model),
@@ -483,7 +486,7 @@ def _result(search: _Search, max_drop: float, t0: float) -> SearchResult:
 
 
 def rank_search(model: nn.Module, evaluate: Evaluate, max_drop: float, candidates: int = 10,
-                layers: list[str] | None = None) -> SearchResult:
+                layers: list[str] | None = None, refine: bool = True) -> SearchResult:
     """Per-layer SVD ranks that keep mean validation accuracy within `max_drop` points, without retraining.
 
     Args:
@@ -493,19 +496,23 @@ def rank_search(model: nn.Module, evaluate: Evaluate, max_drop: float, candidate
         max_drop: allowed drop of mean accuracy, in percentage points (1.0 = one point).
         candidates: candidate ranks per layer for the sensitivity table (spread evenly below break-even).
         layers: names from model.linear_layers() to consider (default: the trunk, "trunk.*").
+        refine: after the greedy pass over the candidate grid, bisect each layer's rank between the rank that
+            broke the budget and the kept one (down to rank 1 when the grid's lowest rank was kept). False
+            stops at the grid: coarser, but less fitted to the noise of a small validation split.
     Returns: SearchResult; result.model is the compressed model, result.mean_after its validated accuracy.
     """
     max_drop = _check_budget(max_drop)
     t0 = time.perf_counter()
-    return _result(_Search(model, evaluate, candidates, layers), max_drop, t0)
+    return _result(_Search(model, evaluate, candidates, layers), max_drop, t0, refine)
 
 
 def tradeoff(model: nn.Module, evaluate: Evaluate, budgets: Sequence[float] = (0.5, 1, 3, 5, 10),
              latency_fn: Callable[[nn.Module], float] | None = None, candidates: int = 10,
-             layers: list[str] | None = None) -> list[dict[str, Any]]:
+             layers: list[str] | None = None, refine: bool = True) -> list[dict[str, Any]]:
     """The compression curve: one row for the original model (budget None) and one per budget (points).
 
-    The sensitivity table is computed once and shared by every budget. Each row: budget, ranks, mean_accuracy,
+    The sensitivity table is computed once and shared by every budget (candidates, layers and refine as in
+    `rank_search`). Each row: budget, ranks, mean_accuracy,
     accuracy {task: acc}, drop (points), parameters, size_bytes_fp32 (parameters + buffers, 4 bytes each),
     reduction (original parameters / parameters), latency_ms (latency_fn(model), when given), evaluations.
     """
@@ -514,7 +521,7 @@ def tradeoff(model: nn.Module, evaluate: Evaluate, budgets: Sequence[float] = (0
     rows = [_row(None, {}, model, search.acc0, search.mean0, search.mean0, search.params0, latency_fn)]
     for b in budgets:
         calls = search.eval.calls
-        ranks, acc, mean, _ = search.greedy(b)
+        ranks, acc, mean, _ = search.greedy(b, refine)
         small = search.build(ranks)
         row = _row(b, {n: r for n, r in ranks.items() if r is not None}, small, acc, mean, search.mean0,
                    search.params0, latency_fn)

@@ -224,7 +224,8 @@ def _has_bias(m: nn.Module) -> bool:
 
 def int8_weight_bytes(in_features: int, out_features: int, bias: bool) -> int:
     """Bytes of a symmetric per-output-channel int8 layer: in*out int8 weights + fp32 scales + int32 bias."""
-    return in_features * out_features + INT8_SCALE_BYTES * out_features + (INT32_BIAS_BYTES * out_features if bias else 0)
+    bias_bytes = INT32_BIAS_BYTES * out_features if bias else 0
+    return in_features * out_features + INT8_SCALE_BYTES * out_features + bias_bytes
 
 
 def _stored_bytes(m: nn.Module) -> int:

@@ -475,15 +475,20 @@ def export_int8_onnx(model: Int8Model | nn.Module, path: str | Path, x_calib: np
         inits.append(numpy_helper.from_array(np.ascontiguousarray(arr), name))
         return name
 
-    zp = const("zero_i8", np.array(0, np.int8))
+    zp = const("zero_point_u8", np.array(-A_QMIN, np.uint8))       # uint8 code = int8 code + 128
     nodes.append(helper.make_node("Sub", ["x", const("input_mean", model.input_mean)], ["x_centered"]))
     nodes.append(helper.make_node("Div", ["x_centered", const("input_std", model.input_std)], ["x_std"]))
 
+    quantized: dict[tuple[str, float], str] = {}     # heads reading the trunk output share one QuantizeLinear
+
     def emit(lay: QuantizedLinear, src: str, i: int, out: str | None) -> str:
         p = f"L{i}"
-        nodes.append(helper.make_node("QuantizeLinear", [src, const(f"{p}.in_scale", np.array(lay.in_scale, np.float32)),
-                                                         zp], [f"{p}.x_q"], name=f"{p}.quantize"))
-        nodes.append(helper.make_node("MatMulInteger", [f"{p}.x_q", const(f"{p}.weight_t", lay.weight.T)],
+        if (src, lay.in_scale) not in quantized:
+            nodes.append(helper.make_node("QuantizeLinear", [src, const(f"{p}.in_scale", np.array(lay.in_scale, np.float32)),
+                                                             zp], [f"{p}.x_q"], name=f"{p}.quantize"))
+            quantized[(src, lay.in_scale)] = f"{p}.x_q"
+        nodes.append(helper.make_node("MatMulInteger", [quantized[(src, lay.in_scale)],
+                                                        const(f"{p}.weight_t", lay.weight.T), zp],
                                       [f"{p}.acc"], name=f"{p}.matmul"))
         nodes.append(helper.make_node("Add", [f"{p}.acc", const(f"{p}.bias", lay.bias)], [f"{p}.acc_b"]))
         nodes.append(helper.make_node("Cast", [f"{p}.acc_b"], [f"{p}.acc_f"], to=TensorProto.FLOAT))
