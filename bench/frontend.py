@@ -19,7 +19,6 @@ import sys  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-import numpy as np  # noqa: E402
 import soundfile as sf  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))

@@ -15,13 +15,14 @@ last line is skipped on reading.
 """
 from __future__ import annotations
 
+from deepear.atomic import TMP_PREFIX as _ATOMIC_PREFIX, atomic_write
+
 import datetime as _dt
 import json
 import logging
 import os
 import platform
 import subprocess
-import tempfile
 import time
 from importlib import metadata
 from pathlib import Path
@@ -38,7 +39,7 @@ PACKAGES: tuple[str, ...] = ("numpy", "scipy", "torch", "librosa", "soundfile", 
                              "onnxruntime", "audiomentations", "deepear")
 
 _HASH_PREFIX = "# recipe_hash: "
-_TMP_PREFIX = ".deepear-tmp-"
+_TMP_PREFIX = _ATOMIC_PREFIX
 
 
 # Environment ------------------------------------------------------------------------------------------------
@@ -135,20 +136,7 @@ def _dumps(obj: Any, indent: int | None = 2) -> str:
 
 
 def _atomic_write(path: Path, write) -> None:
-    """Call write(binary_file) on a temp file next to `path`, fsync, then os.replace it over `path`."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=_TMP_PREFIX + path.name + ".", suffix=".tmp")
-    try:
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; results are meant to be read by others
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    atomic_write(path, write)
 
 
 class RunFolder:

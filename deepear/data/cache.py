@@ -14,7 +14,6 @@ import json
 import logging
 import multiprocessing as mp
 import os
-import tempfile
 import time
 import zipfile
 from dataclasses import dataclass
@@ -23,6 +22,7 @@ from typing import Callable, Iterable
 
 import numpy as np
 
+from deepear.atomic import atomic_write, atomic_write_text
 from deepear.audio.config import FrontEndConfig
 from deepear.audio.frontend import FrameFeatures, analyze
 from deepear.audio.io import load_audio
@@ -174,7 +174,7 @@ class FeatureCache:
     def _remove_stray_tmp(self, older_than_s: float = 3600.0) -> None:
         """Remove temp files left by an interrupted run (old enough not to belong to a live one)."""
         now = time.time()
-        for t in self.dir.glob("*/*.tmp"):
+        for t in self.dir.rglob("*.tmp"):
             try:
                 if now - t.stat().st_mtime > older_than_s:
                     t.unlink()
@@ -204,22 +204,9 @@ def _frames_from(z) -> FrameFeatures:
 
 
 def _atomic_savez(dest: Path, /, **arrays: np.ndarray) -> None:
-    """np.savez to a temp file in the same folder, then rename: readers never see a partial entry."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=dest.parent, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-        os.replace(tmp, dest)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    """np.savez through deepear.atomic: readers never see a partial entry."""
+    atomic_write(dest, lambda f: np.savez(f, **arrays))
 
 
 def _atomic_write_text(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
-
+    atomic_write_text(path, text)

@@ -12,7 +12,6 @@ import hashlib
 import json
 import logging
 import multiprocessing as mp
-import os
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 

@@ -72,7 +72,9 @@ class SVDLinear(nn.Module):
             if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < 1:
                 raise ConfigError(f"SVDLinear {name}: must be a positive integer, got {v!r}")
         self.in_features, self.out_features, self.rank = int(in_features), int(out_features), int(rank)
-        kw = {"dtype": dtype, "device": device}
+        kw: dict[str, Any] = {"device": device if device is not None else "cpu"}
+        if dtype is not None:
+            kw["dtype"] = dtype
         self.down = nn.utils.skip_init(nn.Linear, self.in_features, self.rank, bias=False, **kw)
         self.up = nn.utils.skip_init(nn.Linear, self.rank, self.out_features, bias=True, **kw)
         with torch.no_grad():                     # skip_init leaves memory uninitialised: never expose it

@@ -25,7 +25,8 @@ import numpy as np
 from scipy.special import expit
 
 from deepear.deepx.partition import (Block, LayerSpec, Plan, ProcessorSpec, block_energy_j, block_time_s,
-                                     model_layers, option_chain, transfer_energy_j, transfer_time_s)
+                                     model_layers, option_chain, shared_energy_j, shared_time_s,
+                                     transfer_energy_j, transfer_time_s)
 from deepear.errors import ConfigError, DataError
 
 log = logging.getLogger(__name__)
@@ -61,8 +62,12 @@ class _Worker:
         self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"deepx-{spec.name}")
 
     @staticmethod
-    def run(fns: list[Any], inputs: np.ndarray, sleep_s: float) -> list[np.ndarray]:
-        outs = [fn(inputs) for fn in fns]
+    def run(jobs: list[tuple[Any, list[Any]]], inputs: np.ndarray, sleep_s: float) -> list[np.ndarray]:
+        """jobs: (inner function, [slice functions]) per layer; the inner factors run once per layer."""
+        outs = []
+        for inner, slices in jobs:
+            z = inner(inputs)
+            outs += [fn(z) for fn in slices]
         if sleep_s > 0:
             time.sleep(sleep_s)
         return outs
@@ -76,20 +81,27 @@ def _cost(block: Block, chosen: dict[str, Any]):
     raise ConfigError(f"plan: block {block.id!r} has no option {opt.name!r}")
 
 
-def _slice_fn(layer: LayerSpec, chain: tuple, block: Block):
-    """The function computing `block` (output units [start, stop) of `layer`) from the layer's input."""
-    a, b = block.out_start, block.out_stop
+def _inner_fn(chain: tuple):
+    """The layer's inner factors (all but the last; identity for a plain Linear), shared by its slices."""
     inner = chain[:-1]
+
+    def fn(h: np.ndarray) -> np.ndarray:
+        for w, bias in inner:
+            h = h @ w.T + (0.0 if bias is None else bias)
+        return h
+    return fn
+
+
+def _slice_fn(layer: LayerSpec, chain: tuple, block: Block):
+    """The function computing `block` (output units [start, stop) of `layer`) from the inner factors' output."""
+    a, b = block.out_start, block.out_stop
     w_last, b_last = chain[-1]
     w_s = w_last[a:b]
     b_s = None if b_last is None else b_last[a:b]
     act = _ACTIVATIONS[layer.activation]
 
-    def fn(h: np.ndarray) -> np.ndarray:
-        for w, bias in inner:
-            h = h @ w.T + (0.0 if bias is None else bias)
-        y = h @ w_s.T + (0.0 if b_s is None else b_s)
-        return act(y)
+    def fn(z: np.ndarray) -> np.ndarray:
+        return act(z @ w_s.T + (0.0 if b_s is None else b_s))
     return fn
 
 
@@ -157,15 +169,25 @@ def run_plan(model: Any, plan: Plan, x: np.ndarray, *, time_scale: float = 0.0) 
             for q in users:
                 mine = [b for b in blks if plan.assignment[b.id] == q]
                 t = clock
-                for b in mine:
-                    c = _cost(b, plan.options)
-                    d = block_time_s(b, c, specs[q])
-                    energy += block_energy_j(b, c, specs[q])
-                    timeline.append(Event("compute", q, b.id, t, t + d))
-                    t += d
+                jobs, order = [], []
+                for name in dict.fromkeys(b.layer for b in mine):          # layers in block order
+                    lb = [b for b in mine if b.layer == name]
+                    c0 = _cost(lb[0], plan.options)
+                    if c0.shared_macs or c0.shared_weight_bytes:           # inner factors, once on q
+                        d = shared_time_s(c0, specs[q])
+                        energy += shared_energy_j(c0, specs[q])
+                        timeline.append(Event("compute", q, f"{name}[shared]", t, t + d))
+                        t += d
+                    for b in lb:
+                        c = _cost(b, plan.options)
+                        d = block_time_s(b, c, specs[q])
+                        energy += block_energy_j(b, c, specs[q])
+                        timeline.append(Event("compute", q, b.id, t, t + d))
+                        t += d
+                    jobs.append((_inner_fn(chains[name]), [_slice_fn(layers[name], chains[name], b) for b in lb]))
+                    order += lb
                 stage_end = max(stage_end, t)
-                fns = [_slice_fn(layers[b.layer], chains[b.layer], b) for b in mine]
-                futures[q] = (mine, workers[q].pool.submit(_Worker.run, fns, h, time_scale * (t - clock)))
+                futures[q] = (order, workers[q].pool.submit(_Worker.run, jobs, h, time_scale * (t - clock)))
             clock = stage_end
             # 3. gather: slices concatenated by output unit, per layer
             parts: dict[str, list[tuple[int, np.ndarray]]] = {}

@@ -22,7 +22,7 @@ each processor runs its blocks one after another, processors in parallel: stage 
 the sum of its block times. Between stages every processor q used by the next stage receives the outputs that
 other processors p produced (it needs the whole previous layer); receptions into q are serial:
 
-    transfer time p->q   = (latency_s(p) + latency_s(q)) + bytes / min(bandwidth(p), bandwidth(q))
+    transfer time p->q   = (latency_s(p) + latency_s(q)) / 2 + bytes / min(bandwidth(p), bandwidth(q))
     transfer energy p->q = bytes * (xfer(p) + xfer(q)),   xfer = radio_energy_per_byte_j for a cloud,
                                                            energy_per_byte_j otherwise
 
@@ -31,14 +31,17 @@ a cloud-only plan pays the upload and the download. makespan = sum of stage time
 (the boundary time is the slowest receiver's). Memory: the weight bytes of the blocks a processor holds must
 fit its `memory_bytes` (None/inf = unlimited).
 
-**Integer program** (solved exactly by HiGHS through `scipy.optimize.milp`): binaries x[b,o,p] (block b with
-option o on p), s[l,o] (layer l uses option o); continuous u[g,p] >= x (stage g uses p), z[b,p,q] >=
-x[b,p] + u[g+1,q] - 1 (b's output must go p -> q), w[g,p,q] >= u[g,p] + u[g+1,q] - 1 (a p -> q link is
-opened; pays the latency), t[g] >= sum_b time(b,p) x[b,p] for every p, c[g] >= receive time of every q;
-minimise alpha * energy + beta * (sum t + sum c). Exact, because every product in the cost model is of a
-binary and a binary. Equal slices of a layer are interchangeable: a symmetry-breaking order on them makes
-the search smaller without changing the optimum. `brute_force` enumerates the same model directly (numpy,
-all assignments) and is the reference the tests hold the MILP to.
+**Integer program** (solved exactly by HiGHS through `scipy.optimize.milp`). Blocks of one layer with equal
+width have equal costs, so they form a group and the program counts them, as DeepX's formulation does (B_i
+blocks on processor i): integers n[g,o,p] = blocks of group g run with option o on processor p; binaries
+s[l,o] (layer l uses option o: sum_p n[g,o,p] = |g| s[l,o]) and u[k,p] (stage k uses p: |g| u >= n); y[g,p,q]
+>= n[g,p] - |g| (1 - u[k+1,q]) (blocks of g that p must send to q) and w[k,p,q] >= u[k,p] + u[k+1,q] - 1 (the
+p -> q link is opened and pays its latency); t[k] >= busy time of every processor in stage k, c[k] >= receive
+time of every processor at boundary k; minimise alpha * energy + beta * (sum t + sum c) subject to memory and
+the accuracy budget. Every product in the cost model is an integer times a binary, linearised exactly, so the
+MILP optimum is the cost model's optimum; a valid cut (a used q receives every block it does not hold) tightens
+the relaxation. `brute_force` enumerates every per-block assignment of the same cost model (numpy) and is
+the reference the tests hold the MILP to.
 """
 from __future__ import annotations
 
@@ -71,7 +74,8 @@ class ProcessorSpec:
 
     Units: macs_per_s (MAC/s), energy_per_mac_j (J/MAC), energy_per_byte_j (J/byte moved in its memory),
     memory_bytes (bytes for weights; None or inf = unlimited), fixed_cost_s / fixed_energy_j (per block
-    invocation), latency_s (per transfer into/out of it; the cloud's network latency), bandwidth_bytes_per_s
+    invocation), latency_s (round trip of its link: half is paid by every transfer into or out of it, so an
+    upload + download pays it once; the cloud's network latency), bandwidth_bytes_per_s
     (its memory path, or the cloud link), radio_energy_per_byte_j (the device radio's J/byte, cloud only).
     """
     name: str
@@ -189,10 +193,17 @@ class LayerSpec:
 
 @dataclass(frozen=True)
 class BlockCost:
-    """A block's cost under one option of its layer: MACs (for the whole batch) and weight bytes it holds."""
+    """A block's cost under one option of its layer (MACs for the whole batch, weight bytes held).
+
+    macs / weight_bytes: the block's own part (its rows of the last factor). shared_macs / shared_weight_bytes:
+    the layer's inner factors under a factored option (B x of an SVD pair), computed and held once by every
+    processor that runs at least one slice of the layer (0 for a plain layer).
+    """
     option: LayerOption
     macs: int
     weight_bytes: int
+    shared_macs: int = 0
+    shared_weight_bytes: int = 0
 
 
 @dataclass(frozen=True)
@@ -324,8 +335,8 @@ def unit_blocks(model: Any, slices: int | Mapping[str, int] = 1,
     {layer name: S}, missing layers 1) of near-equal width, each with its cost under every option of its layer.
 
     options: {layer name: [LayerOption, ...]}; layers not named get [FULL]. batch: windows per inference,
-    which scales MACs and activation bytes. A slice of a factored layer (SVD) recomputes the shared inner
-    factor (B x), so its MACs and weights include that factor whole.
+    which scales MACs and activation bytes. Under a factored option (SVD) the inner factor (B x) is a cost
+    shared by the slices on one processor (BlockCost.shared_*): paid once per processor the layer runs on.
     Returns the blocks in execution order (stage, layer, slice).
     """
     if not isinstance(batch, (int, np.integer)) or batch < 1:
@@ -373,9 +384,9 @@ def unit_blocks(model: Any, slices: int | Mapping[str, int] = 1,
                 inner_w = sum(r * c for r, c, _ in d[:-1])
                 inner_b = sum(r for r, _, hb in d[:-1] if hb)
                 r_last, c_last, hb_last = d[-1]
-                macs = batch * (inner_w + (b - a) * c_last)
-                params = inner_w + inner_b + (b - a) * c_last + ((b - a) if hb_last else 0)
-                costs.append(BlockCost(o, int(macs), int(math.ceil(params * o.bytes_per_param))))
+                params = (b - a) * c_last + ((b - a) if hb_last else 0)
+                costs.append(BlockCost(o, int(batch * (b - a) * c_last), int(math.ceil(params * o.bytes_per_param)),
+                                       int(batch * inner_w), int(math.ceil((inner_w + inner_b) * o.bytes_per_param))))
             blocks.append(Block(id=f"{layer.name}[{i}/{s}]", layer=layer.name, stage=layer.stage, slice_index=i,
                                 n_slices=int(s), out_start=a, out_stop=b, in_units=layer.in_units,
                                 batch=int(batch), in_bytes=batch * layer.in_units * BYTES_PER_ACTIVATION,
@@ -396,11 +407,22 @@ def block_energy_j(block: Block, cost: BlockCost, proc: ProcessorSpec) -> float:
             + moved * float(proc.energy_per_byte_j))
 
 
+def shared_time_s(cost: BlockCost, proc: ProcessorSpec) -> float:
+    """Seconds `proc` spends once per layer on the shared inner factors of a factored option."""
+    return cost.shared_macs / float(proc.macs_per_s)
+
+
+def shared_energy_j(cost: BlockCost, proc: ProcessorSpec) -> float:
+    """Joules `proc` spends once per layer on the shared inner factors (MACs + their weight bytes)."""
+    return cost.shared_macs * float(proc.energy_per_mac_j) + cost.shared_weight_bytes * float(proc.energy_per_byte_j)
+
+
 def transfer_time_s(nbytes: float, src: ProcessorSpec, dst: ProcessorSpec) -> float:
-    """Seconds to move `nbytes` from `src` to `dst`: both latencies + bytes over the slower path (0 if same)."""
+    """Seconds to move `nbytes` from `src` to `dst`: half of each end's round-trip latency_s + bytes over the
+    slower path (0 on the same processor); an upload and a download to a cloud pay its latency_s once."""
     if src.name == dst.name:
         return 0.0
-    return float(src.latency_s) + float(dst.latency_s) + nbytes / min(_bandwidth(src), _bandwidth(dst))
+    return 0.5 * (float(src.latency_s) + float(dst.latency_s)) + nbytes / min(_bandwidth(src), _bandwidth(dst))
 
 
 def transfer_energy_j(nbytes: float, src: ProcessorSpec, dst: ProcessorSpec) -> float:
@@ -517,6 +539,18 @@ class _Problem:
         self.T = [np.array([[block_time_s(b, c, p) for p in self.procs] for c in b.costs]) for b in self.blocks]
         self.E = [np.array([[block_energy_j(b, c, p) for p in self.procs] for c in b.costs]) for b in self.blocks]
         self.W = [np.array([c.weight_bytes for c in b.costs], dtype=float) for b in self.blocks]
+        # per layer, per option: the shared inner-factor cost on each processor (paid once if the layer runs there)
+        first = {l: self.blocks[self.layer_blocks[l][0]] for l in self.layers}
+        for l in self.layers:
+            if any((c.shared_macs, c.shared_weight_bytes) != (c0.shared_macs, c0.shared_weight_bytes)
+                   for i in self.layer_blocks[l] for c, c0 in zip(self.blocks[i].costs, first[l].costs)):
+                raise ConfigError(f"plan: blocks of layer {l!r} disagree on their shared costs")
+        self.ST = {l: np.array([[shared_time_s(c, p) for p in self.procs] for c in first[l].costs])
+                   for l in self.layers}
+        self.SE = {l: np.array([[shared_energy_j(c, p) for p in self.procs] for c in first[l].costs])
+                   for l in self.layers}
+        self.SW = {l: np.array([c.shared_weight_bytes for c in first[l].costs], dtype=float) for l in self.layers}
+        self.layer_stage = {l: first[l].stage for l in self.layers}
         self.acc = {l: np.array([o.accuracy_cost for o in self.layer_opts[l]], dtype=float) for l in self.layers}
         self.mem = np.array([p.memory_limit for p in self.procs])
         Q = self.Q
@@ -526,7 +560,7 @@ class _Problem:
         for a, pa in enumerate(self.allp):
             for c, pc in enumerate(self.allp):
                 if a != c:
-                    self.lat[a, c] = float(pa.latency_s) + float(pc.latency_s)
+                    self.lat[a, c] = 0.5 * (float(pa.latency_s) + float(pc.latency_s))
                     self.inv_bw[a, c] = 1.0 / min(_bandwidth(pa), _bandwidth(pc))
                     self.xe[a, c] = pa.transfer_energy_per_byte_j + pc.transfer_energy_per_byte_j
         self.n_blocks = B
@@ -549,10 +583,17 @@ class _Problem:
         oh = (A[:, :, None] == np.arange(Q)[None, None, :]).astype(float)     # (N, B, Q); Q >= P
         energy = (oh[:, :, :P] * Eb[None]).sum(axis=(1, 2))
         mem = (oh[:, :, :P] * Wb[None, :, None]).sum(axis=1)
-        busy = (oh[:, :, :P] * Tb[None]).sum(axis=1)
-        stage_t = np.zeros((N, self.G))
-        for g, idx in enumerate(self.stage_blocks):
-            stage_t[:, g] = (oh[:, idx, :P] * Tb[None, idx]).sum(axis=1).max(axis=1)
+        stage_busy = [(oh[:, idx, :P] * Tb[None, idx]).sum(axis=1) for idx in self.stage_blocks]   # (N, P) each
+        for l in self.layers:                 # shared inner factors: once per processor running the layer
+            o = layer_choice[l]
+            if self.SW[l][o] == 0 and not self.ST[l][o].any() and not self.SE[l][o].any():
+                continue
+            present = oh[:, self.layer_blocks[l], :P].max(axis=1)
+            energy = energy + present @ self.SE[l][o]
+            mem = mem + present * self.SW[l][o]
+            stage_busy[self.layer_stage[l]] = stage_busy[self.layer_stage[l]] + present * self.ST[l][o][None, :]
+        busy = sum(stage_busy)
+        stage_t = np.stack([sb.max(axis=1) for sb in stage_busy], axis=1)
         eh = np.zeros(Q)
         eh[self.h] = 1.0
         u_prev = np.broadcast_to(eh, (N, Q))
@@ -678,6 +719,22 @@ def _count_vars(lp: _LP, pr: _Problem, groups: list[tuple[str, int, list[int]]],
     return n
 
 
+def _shared_vars(lp: _LP, pr: _Problem, groups: list[tuple[str, int, list[int]]], n: dict,
+                 cost: Any) -> dict[tuple[str, int, int], int]:
+    """v[l,o,p] = 1 when layer l runs option o on p and that option has shared inner factors (paid once on p)."""
+    v: dict[tuple[str, int, int], int] = {}
+    for l in pr.layers:
+        for o in range(len(pr.layer_opts[l])):
+            if pr.SW[l][o] == 0 and not pr.ST[l][o].any() and not pr.SE[l][o].any():
+                continue
+            for p in range(pr.P):
+                v[l, o, p] = lp.var(0, 1, True, cost(l, o, p))
+                for gi, g in enumerate(groups):
+                    if g[0] == l:
+                        lp.row([(v[l, o, p], float(len(g[2]))), (n[gi, o, p], -1.0)], 0, math.inf)
+    return v
+
+
 def _solve_milp(pr: _Problem, alpha: float, beta: float, budget: float | None,
                 time_limit_s: float) -> tuple[np.ndarray, dict[str, int], str, float]:
     """The DAD integer program over block counts per (group, option, processor); see the module docstring."""
@@ -713,17 +770,21 @@ def _solve_milp(pr: _Problem, alpha: float, beta: float, budget: float | None,
             k = len(groups[gi][2])
             for p in range(P):
                 lp.row([(u[st, p], float(k))] + N(gi, p, -1.0), 0, math.inf)
-    # memory
+    v = _shared_vars(lp, pr, groups, n, lambda l, o, p: ce * pr.SE[l][o, p])
+    # memory (rows scaled to the capacity: coefficients <= 1, right-hand side 1)
     for p in range(P):
         if math.isfinite(pr.mem[p]):
-            lp.row([(n[gi, o, p], pr.W[g[2][0]][o]) for gi, g in enumerate(groups) for o in range(nopt[gi])],
-                   -math.inf, pr.mem[p])
+            lp.row([(n[gi, o, p], pr.W[g[2][0]][o] / pr.mem[p]) for gi, g in enumerate(groups)
+                    for o in range(nopt[gi])]
+                   + [(c, pr.SW[l][o] / pr.mem[p]) for (l, o, pp), c in v.items() if pp == p], -math.inf, 1.0)
     # stage compute time: t >= the busy time of every processor
     for st in range(G):
         t = lp.var(0, math.inf, False, ct)
         for p in range(P):
             lp.row([(t, 1.0)] + [(n[gi, o, p], -pr.T[groups[gi][2][0]][o, p] / ts)
-                                 for gi in by_stage[st] for o in range(nopt[gi])], 0, math.inf)
+                                 for gi in by_stage[st] for o in range(nopt[gi])]
+                   + [(c, -pr.ST[l][o, p] / ts) for (l, o, pp), c in v.items()
+                      if pp == p and pr.layer_stage[l] == st], 0, math.inf)
     # boundary 0: the input, from the host to every processor of stage 0
     c0 = lp.var(0, math.inf, False, ct)
     for q in range(P):
@@ -735,6 +796,7 @@ def _solve_milp(pr: _Problem, alpha: float, beta: float, budget: float | None,
         ck = lp.var(0, math.inf, False, ct)
         prev = by_stage[k - 1]
         recv: dict[int, list[tuple[int, float]]] = {q: [] for q in range(P)}
+        ys: dict[tuple[int, int, int], int] = {}
         for p in range(P):
             for q in range(P):
                 if p == q:
@@ -746,13 +808,19 @@ def _solve_milp(pr: _Problem, alpha: float, beta: float, budget: float | None,
                 if pr.inv_bw[p, q] > 0 or pr.xe[p, q] > 0:
                     for gi in prev:         # y = blocks of group gi made on p that q needs: n[gi,p] if u[k,q]
                         kk, ob = len(groups[gi][2]), pr.out_bytes[groups[gi][2][0]]
-                        y = lp.var(0, kk, False, ce * ob * pr.xe[p, q])
+                        y = ys[gi, p, q] = lp.var(0, kk, False, ce * ob * pr.xe[p, q])
                         lp.row([(y, 1.0), (u[k, q], -float(kk))] + N(gi, p, -1.0), -float(kk), math.inf)
                         if pr.inv_bw[p, q] > 0:
                             recv[q].append((y, ob * pr.inv_bw[p, q] / ts))
         for q in range(P):
             if recv[q]:
                 lp.row([(ck, 1.0)] + [(c, -v) for c, v in recv[q]], 0, math.inf)
+            # valid cut: a used q receives every block of the previous stage it does not hold itself
+            for gi in prev:
+                yq = [ys[gi, p, q] for p in range(P) if (gi, p, q) in ys]
+                if len(yq) == P - 1:
+                    lp.row([(y, 1.0) for y in yq] + [(u[k, q], -float(len(groups[gi][2])))] + N(gi, q, 1.0),
+                           0, math.inf)
     # last boundary: every head output to the host (linear in n and u)
     cl = lp.var(0, math.inf, False, ct)
     terms = []
@@ -810,8 +878,11 @@ def _explain_infeasible(pr: _Problem, budget: float | None) -> ConfigError:
     if len(finite) < pr.P:
         return ConfigError("plan: infeasible although a processor has unlimited memory (please report)")
     biggest = max(finite, key=lambda i: pr.mem[i])
-    b = max(range(pr.n_blocks), key=lambda i: float(pr.W[i].min()))       # the largest block
-    blk, need = pr.blocks[b], float(pr.W[b].min())
+    def own(i: int) -> float:            # a block alone on a processor: its rows + its layer's shared factors
+        return float((pr.W[i] + pr.SW[pr.blocks[i].layer]).min())
+
+    b = max(range(pr.n_blocks), key=own)                                  # the largest block
+    blk, need = pr.blocks[b], own(b)
     if need > pr.mem[biggest]:
         return ConfigError(
             f"block {blk.id!r} needs at least {_fmt_bytes(need)} of weights but the largest memory, processor "
@@ -821,17 +892,20 @@ def _explain_infeasible(pr: _Problem, budget: float | None) -> ConfigError:
     lp = _LP()
     groups = _groups(pr)
     n = _count_vars(lp, pr, groups, budget)
+    v = _shared_vars(lp, pr, groups, n, lambda l, o, p: 0.0)
     over = {}
     for p in range(pr.P):
         over[p] = lp.var(0, math.inf, False, 1.0)
         lp.row([(n[gi, o, p], pr.W[g[2][0]][o]) for gi, g in enumerate(groups) for o in range(len(pr.W[g[2][0]]))]
+               + [(c, pr.SW[l][o]) for (l, o, pp), c in v.items() if pp == p]
                + [(over[p], -1.0)], -math.inf, pr.mem[p])
     res = lp.solve(30.0)
     if res.x is None:
         return ConfigError(f"plan: no feasible plan ({res.message})")
     short = {pr.procs[p].name: float(np.ceil(res.x[over[p]] - 1e-6)) for p in range(pr.P)}
     short = {k: v for k, v in short.items() if v > 0}
-    need = sum(float(pr.W[b].min()) for b in range(pr.n_blocks))
+    need = sum(float(min(sum(pr.W[i][o] for i in pr.layer_blocks[l]) + pr.SW[l][o]
+                         for o in range(len(pr.layer_opts[l])))) for l in pr.layers)
     have = float(sum(pr.mem))
     caps = ", ".join(f"{p.name!r} holds {_fmt_bytes(p.memory_limit)}" for p in pr.procs)
     detail = "; ".join(f"processor {k!r} short by {_fmt_bytes(v)}" for k, v in short.items())

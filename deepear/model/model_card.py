@@ -13,10 +13,11 @@ optional metrics["protocol"] = a sentence describing the held-out split.
 """
 from __future__ import annotations
 
+from deepear.atomic import atomic_write_text
+
 import datetime as _dt
 import os
 import re
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -217,17 +218,5 @@ def write_model_card(path: str | os.PathLike, *, name: str, recipe_hash: str, ta
     text = render_model_card(name=name, recipe_hash=recipe_hash, tasks=tasks, metrics=metrics, data=data,
                              params=params, notes=notes)
     out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
-    try:
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; results are meant to be read by others
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, out)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    atomic_write_text(out, text)
     return out

@@ -6,9 +6,10 @@ RBM reconstruction errors are plotted by deepear.model.rbm.plot_recon_errors.
 """
 from __future__ import annotations
 
+from deepear.atomic import atomic_write
+
 import math
 import os
-import tempfile
 import textwrap
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -34,19 +35,7 @@ def _figure(width: float, height: float, ncols: int = 1):
 def save_figure(fig, path: str | os.PathLike) -> Path:
     """Write a matplotlib Figure as PNG to `path` atomically (parent created). Returns the path."""
     out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
-    try:
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; results are meant to be read by others
-        with os.fdopen(fd, "wb") as f:
-            fig.savefig(f, format="png")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, out)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    atomic_write(out, lambda f: fig.savefig(f, format="png"))
     return out
 
 

@@ -18,10 +18,11 @@ All randomness comes from an explicit torch.Generator (shuffling, hidden samples
 """
 from __future__ import annotations
 
+from deepear.atomic import atomic_write
+
 import logging
 import math
 import os
-import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -412,14 +413,5 @@ def plot_recon_errors(history: Mapping[str, Sequence[float]], path: str | os.Pat
     ax.grid(True, alpha=0.3)
     ax.legend()
     fig.tight_layout()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=out.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            fig.savefig(f, format="png")
-        os.replace(tmp, out)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    atomic_write(out, lambda f: fig.savefig(f, format="png"))
     return out
