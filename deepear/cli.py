@@ -135,6 +135,29 @@ def _cmd_profile(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_partition(args: argparse.Namespace) -> int:
+    import json
+
+    from deepear.deepx.partition import baseline_plans, format_plan, plan, unit_blocks
+    from deepear.deepx.processors import load_device
+    from deepear.deepx.profile import resolve_model_path
+    from deepear.experiment import load_model
+
+    model, _ = load_model(resolve_model_path(args.path))
+    device = load_device(args.device)
+    blocks = unit_blocks(model, slices=args.slices)
+    best = plan(blocks, device.processors, alpha=args.alpha, beta=args.beta)
+    base = baseline_plans(blocks, device.processors, alpha=args.alpha, beta=args.beta)
+    if args.json:
+        print(json.dumps({"device": device.name, "plan": best.to_dict(),
+                          "baselines": {k: (v.to_dict() if hasattr(v, "to_dict") else v) for k, v in base.items()}},
+                         indent=2))
+    else:
+        print(f"device {device.name}: {', '.join(p.name for p in device.processors)}")
+        print(format_plan(best, base))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="deepear", description="Multi-task audio sensing for small devices.")
     p.add_argument("--data-root", type=Path, default=None,
@@ -179,6 +202,14 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--repeats", type=int, default=200, help="timed repetitions per layer (median reported)")
     pr.add_argument("--batch", type=int, default=1, help="batch size of the timed inputs")
     pr.set_defaults(func=_cmd_profile)
+    pa = sub.add_parser("partition", help="split a model into unit blocks across a device's processors (DeepX DAD)")
+    pa.add_argument("path", type=Path, help="run folder or model.pt")
+    pa.add_argument("--device", default="snapdragon800", help="device profile name or YAML path")
+    pa.add_argument("--alpha", type=float, default=1.0, help="weight of total energy (J) in the objective")
+    pa.add_argument("--beta", type=float, default=1.0, help="weight of latency (s) in the objective")
+    pa.add_argument("--slices", type=int, default=2, help="column slices per layer (unit blocks per layer)")
+    pa.add_argument("--json", action="store_true", help="print JSON instead of text")
+    pa.set_defaults(func=_cmd_partition)
     return p
 
 

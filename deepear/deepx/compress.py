@@ -620,7 +620,7 @@ def plot_tradeoff(rows: Sequence[Mapping[str, Any]], path: str | Path, title: st
     fig, ax = plt.subplots(figsize=(1.3 * len(rows) + 3, 4.2))
     bars = ax.bar(range(len(rows)), sizes, color=["#888888"] + ["#3a78b5"] * (len(rows) - 1))
     for b, r, kb in zip(bars, rows, sizes):
-        note = f"{kb:.0f} KB\n{r.get('reduction', 1.0):.2f}x\n-{max(r['drop'], 0.0):.2f} pt"
+        note = f"{kb:.0f} KB\n{r.get('reduction', 1.0):.2f}x fewer\ndrop {r['drop']:+.2f} pt"
         if "latency_ms" in r:
             note += f"\n{r['latency_ms']:.3f} ms"
         ax.annotate(note, (b.get_x() + b.get_width() / 2, b.get_height()), ha="center", va="bottom", fontsize=8)
