@@ -158,6 +158,58 @@ def _cmd_partition(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_compress(args: argparse.Namespace) -> int:
+    import json
+
+    from deepear.data.protocol import make_split
+    from deepear.deepx.compress import count_parameters, fine_tune, plot_tradeoff, rank_search, tradeoff
+    from deepear.deepx.profile import resolve_model_path
+    from deepear.experiment import Experiment, load_model, save_model
+    from deepear.model.train import window_accuracy
+    from deepear.progress import bar
+    from deepear.recipe import load_recipe
+
+    model_path = resolve_model_path(args.path)
+    run_dir = model_path.parent
+    model, meta = load_model(model_path)
+    recipe = load_recipe(run_dir.parent / "recipe.yaml")
+    exp = Experiment(recipe, args.data_root, runs_root=run_dir.parent.parent.parent, cache_dir=args.cache_dir,
+                     progress=lambda d: bar(d, args.quiet))
+    split = make_split(exp.clips, run_dir.name, exp.bank, exp.tasks, recipe.seed, recipe.protocol.validation_fraction)
+    train, val, _ = exp.training_data(split, keep_frames=False)
+    scored = [t for t in split.test if t in model.task_names]
+
+    def evaluate(m):
+        acc = window_accuracy(m, val)
+        return {t: acc[t] for t in scored if t in acc}
+
+    if args.tradeoff:
+        rows = tradeoff(model, evaluate)
+        png = plot_tradeoff(rows, run_dir / "compression_tradeoff.png")
+        (run_dir / "compression_tradeoff.json").write_text(json.dumps(rows, indent=2, default=float))
+        for r in rows:
+            print(f"budget {r['budget']}: {r['parameters']:,} parameters ({r['reduction']:.1f}x), "
+                  f"mean validation accuracy {100 * r['mean_accuracy']:.1f}%")
+        print(f"plot: {png}")
+    res = rank_search(model, evaluate, args.max_drop)
+    out = res.model
+    note = {"max_drop": args.max_drop, "validation_drop": res.drop, "reduction": res.reduction}
+    if args.fine_tune:
+        out = fine_tune(out, train, val, epochs=args.fine_tune, lr=3e-4, seed=recipe.seed, score_tasks=scored)
+        note["fine_tuned_epochs"] = args.fine_tune
+        note["fine_tuned_validation"] = evaluate(out)
+    dest = run_dir / f"model.svd-{args.max_drop:g}{'-ft' if args.fine_tune else ''}.pt"
+    save_model(out, dest, meta["labels"], recipe, meta["task_windows"], extra={"compression": note})
+    print(f"ranks {res.ranks}")
+    print(f"parameters {res.params_before:,} -> {count_parameters(out):,} ({res.reduction:.1f}x fewer); "
+          f"mean validation accuracy {100 * res.mean_before:.2f}% -> {100 * res.mean_after:.2f}% "
+          f"(budget {args.max_drop} points, no retraining)")
+    if args.fine_tune:
+        print(f"after {args.fine_tune} fine-tuning epochs: validation {note['fine_tuned_validation']}")
+    print(f"saved {dest}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="deepear", description="Multi-task audio sensing for small devices.")
     p.add_argument("--data-root", type=Path, default=None,
@@ -202,6 +254,12 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--repeats", type=int, default=200, help="timed repetitions per layer (median reported)")
     pr.add_argument("--batch", type=int, default=1, help="batch size of the timed inputs")
     pr.set_defaults(func=_cmd_profile)
+    co = sub.add_parser("compress", help="runtime layer compression (SVD) within an accuracy-drop budget")
+    co.add_argument("path", type=Path, help="run folder (first protocol run) or <run>/model.pt")
+    co.add_argument("--max-drop", type=float, default=1.0, help="allowed drop of mean validation accuracy (points)")
+    co.add_argument("--fine-tune", type=int, default=0, metavar="EPOCHS", help="short fine-tune after (reported apart)")
+    co.add_argument("--tradeoff", action="store_true", help="also the 0.5/1/3/5/10-point trade-off table and PNG")
+    co.set_defaults(func=_cmd_compress)
     pa = sub.add_parser("partition", help="split a model into unit blocks across a device's processors (DeepX DAD)")
     pa.add_argument("path", type=Path, help="run folder or model.pt")
     pa.add_argument("--device", default="snapdragon800", help="device profile name or YAML path")

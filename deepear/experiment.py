@@ -359,21 +359,27 @@ class Experiment:
 
 
 def save_model(model: MultiTaskDNN, path: Path, labels: dict[str, list[str]], recipe: Recipe,
-               task_windows: dict[str, tuple[float, float]]) -> Path:
+               task_windows: dict[str, tuple[float, float]], extra: dict[str, Any] | None = None) -> Path:
     """Write a trained model with everything needed to use it (atomic): config, weights (incl. input
-    normalisation), label maps, front end, task windows, recipe hash."""
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save({"config": model.config(), "state_dict": model.state_dict(), "labels": labels,
-                "front_end": recipe.front_end.to_dict(), "task_windows": task_windows,
-                "recipe_hash": recipe.hash(), "recipe": recipe.to_dict()}, tmp)
-    tmp.replace(path)
-    return path
+    normalisation), label maps, front end, task windows, recipe hash, SVD ranks of compressed layers."""
+    from deepear.atomic import atomic_write
+    from deepear.deepx.compress import svd_ranks
+
+    blob = {"config": model.config(), "state_dict": model.state_dict(), "labels": labels,
+            "front_end": recipe.front_end.to_dict(), "task_windows": task_windows,
+            "recipe_hash": recipe.hash(), "recipe": recipe.to_dict(), "svd_ranks": svd_ranks(model),
+            **(extra or {})}
+    return atomic_write(path, lambda f: torch.save(blob, f))
 
 
 def load_model(path: str | Path) -> tuple[MultiTaskDNN, dict[str, Any]]:
     """(model in eval mode, the saved metadata) from a `model.pt` written by `save_model`."""
     blob = torch.load(path, map_location="cpu", weights_only=False)
     model = MultiTaskDNN.from_config(blob["config"])
+    if blob.get("svd_ranks"):
+        from deepear.deepx.compress import build_compressed
+
+        model = build_compressed(model, blob["svd_ranks"])
     model.load_state_dict(blob["state_dict"])
     model.eval()
     return model, blob

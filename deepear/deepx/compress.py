@@ -33,9 +33,7 @@ from __future__ import annotations
 import copy
 import logging
 import math
-import os
 import statistics
-import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -610,14 +608,17 @@ def plot_tradeoff(rows: Sequence[Mapping[str, Any]], path: str | Path, title: st
     labelled with its size, parameter reduction and measured mean drop. rows: `tradeoff` output."""
     if not rows:
         raise DataError("plot_tradeoff: no rows")
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    from deepear.atomic import atomic_write
 
     path = Path(path)
     labels = ["original" if r["budget"] is None else f"<= {r['budget']:g} pt" for r in rows]
     sizes = [r["size_bytes_fp32"] / 1024.0 for r in rows]
-    fig, ax = plt.subplots(figsize=(1.3 * len(rows) + 3, 4.2))
+    fig = Figure(figsize=(1.3 * len(rows) + 3, 4.2), dpi=120)      # Agg canvas, no pyplot state
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot(1, 1, 1)
     bars = ax.bar(range(len(rows)), sizes, color=["#888888"] + ["#3a78b5"] * (len(rows) - 1))
     for b, r, kb in zip(bars, rows, sizes):
         note = f"{kb:.0f} KB\n{r.get('reduction', 1.0):.2f}x fewer\ndrop {r['drop']:+.2f} pt"
@@ -630,14 +631,5 @@ def plot_tradeoff(rows: Sequence[Mapping[str, Any]], path: str | Path, title: st
     ax.set_ylim(0, max(sizes) * 1.35)
     ax.set_title(title)
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        fig.savefig(tmp, format="png", dpi=120)
-        os.replace(tmp, path)
-    finally:
-        plt.close(fig)
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    atomic_write(path, lambda f: fig.savefig(f, format="png"))
     return path

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import os
+import warnings
 from pathlib import Path
 
 import torch
@@ -60,7 +61,8 @@ def export_onnx(model: nn.Module, path: str | Path, input_dim: int, opset: int =
     model.eval()
     try:
         dummy = torch.zeros(2, input_dim, dtype=torch.float32)
-        with torch.no_grad():
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)     # the legacy exporter is chosen on purpose
             torch.onnx.export(_TupleOutputs(model, tasks), (dummy,), str(tmp), dynamo=False,
                               input_names=[INPUT_NAME], output_names=tasks, opset_version=opset,
                               dynamic_axes={INPUT_NAME: {0: "batch"}, **{t: {0: "batch"} for t in tasks}},
