@@ -11,14 +11,15 @@ exporter (`dynamo=False`): it needs no onnxscript and writes a single file.
 """
 from __future__ import annotations
 
+import io
 import logging
-import os
 import warnings
 from pathlib import Path
 
 import torch
 from torch import nn
 
+from deepear.atomic import atomic_write_bytes
 from deepear.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -44,7 +45,7 @@ def export_onnx(model: nn.Module, path: str | Path, input_dim: int, opset: int =
 
     Args:
         model: a MultiTaskDNN (or anything with `task_names` whose forward returns {task: (B, C) logits}).
-        path: destination file (written to a temp file, then moved into place).
+        path: destination file (written atomically: temp file, then renamed into place).
         input_dim: length of the raw input vector (e.g. 224).
         opset: ONNX opset (17 by default).
     Returns: the path written.
@@ -54,23 +55,19 @@ def export_onnx(model: nn.Module, path: str | Path, input_dim: int, opset: int =
         raise ConfigError("export_onnx model: has no task_names (expected a MultiTaskDNN)")
     if not isinstance(input_dim, int) or input_dim <= 0:
         raise ConfigError(f"export_onnx input_dim: must be a positive integer, got {input_dim!r}")
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
     was_training = model.training
     model.eval()
+    buf = io.BytesIO()
     try:
         dummy = torch.zeros(2, input_dim, dtype=torch.float32)
         with torch.no_grad(), warnings.catch_warnings():
             warnings.simplefilter("ignore", DeprecationWarning)     # the legacy exporter is chosen on purpose
-            torch.onnx.export(_TupleOutputs(model, tasks), (dummy,), str(tmp), dynamo=False,
+            torch.onnx.export(_TupleOutputs(model, tasks), (dummy,), buf, dynamo=False,
                               input_names=[INPUT_NAME], output_names=tasks, opset_version=opset,
                               dynamic_axes={INPUT_NAME: {0: "batch"}, **{t: {0: "batch"} for t in tasks}},
                               do_constant_folding=True)
-        os.replace(tmp, path)
     finally:
         model.train(was_training)
-        if tmp.exists():
-            tmp.unlink()
+    path = atomic_write_bytes(path, buf.getvalue())
     log.info("exported fp32 ONNX (%d tasks, input_dim %d) to %s", len(tasks), input_dim, path)
     return path

@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,6 +46,7 @@ import torch
 from scipy.special import expit
 from torch import nn
 
+from deepear.atomic import atomic_write, atomic_write_bytes
 from deepear.errors import ConfigError, DataError
 
 log = logging.getLogger(__name__)
@@ -416,12 +416,9 @@ class Int8Model:
             raise DataError(f"Int8Model.from_dict: malformed int8 model dict ({e!r})") from None
 
     def save(self, path: str | Path) -> Path:
-        """Write `to_dict()` as an .npz (temp file, then moved into place)."""
-        path = Path(path)
-        tmp = path.with_name(path.name + ".tmp.npz")
-        np.savez(tmp, **self.to_dict())
-        os.replace(tmp, path)
-        return path
+        """Write `to_dict()` as an .npz (atomically: temp file, then renamed into place)."""
+        d = self.to_dict()
+        return atomic_write(path, lambda f: np.savez(f, **d))
 
     @classmethod
     def load(cls, path: str | Path) -> "Int8Model":
@@ -460,10 +457,10 @@ def export_int8_onnx(model: Int8Model | nn.Module, path: str | Path, x_calib: np
 
     Input `x` (B, input_dim) raw float32 windows; one output per task, named after the task, logits
     (B, n_classes) float32 — the same interface as `deepear.deepx.onnx_export.export_onnx`. Per layer:
-    QuantizeLinear (uint8 with zero point 128, i.e. the int8 code + 128: onnxruntime's fast u8 x s8 kernel; the
-    int8 x int8 kernel measured 15-20x slower here) -> MatMulInteger (activation zero point 128 subtracted, weights stored
-    int8, int32 result identical to the int8 x int8 product) ->
-    Add (int32 bias) -> Cast -> Mul (per-channel in_scale * w_scale) -> activation.
+    QuantizeLinear (uint8 with zero point 128, i.e. the int8 code + 128, for onnxruntime's fast u8 x s8
+    kernel; its int8 x int8 kernel measured 15-20x slower here) -> MatMulInteger (zero point 128 subtracted,
+    weights stored int8; the int32 result equals the int8 x int8 product) -> Add (int32 bias) -> Cast ->
+    Mul (per-channel in_scale * w_scale) -> activation.
     Args: model: an Int8Model, or a fp32 MultiTaskDNN quantised here with x_calib (N, input_dim) and method.
     """
     import onnx
@@ -488,8 +485,8 @@ def export_int8_onnx(model: Int8Model | nn.Module, path: str | Path, x_calib: np
     def emit(lay: QuantizedLinear, src: str, i: int, out: str | None) -> str:
         p = f"L{i}"
         if (src, lay.in_scale) not in quantized:
-            nodes.append(helper.make_node("QuantizeLinear", [src, const(f"{p}.in_scale", np.array(lay.in_scale, np.float32)),
-                                                             zp], [f"{p}.x_q"], name=f"{p}.quantize"))
+            scale = const(f"{p}.in_scale", np.array(lay.in_scale, np.float32))
+            nodes.append(helper.make_node("QuantizeLinear", [src, scale, zp], [f"{p}.x_q"], name=f"{p}.quantize"))
             quantized[(src, lay.in_scale)] = f"{p}.x_q"
         nodes.append(helper.make_node("MatMulInteger", [quantized[(src, lay.in_scale)],
                                                         const(f"{p}.weight_t", lay.weight.T), zp],
@@ -524,10 +521,6 @@ def export_int8_onnx(model: Int8Model | nn.Module, path: str | Path, x_calib: np
     helper.set_model_props(onnx_model, {"deepear.outputs": "logits",
                                         "deepear.quantization": json.dumps(model.calibration)})
     onnx.checker.check_model(onnx_model)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(onnx_model.SerializeToString())
-    os.replace(tmp, path)
+    path = atomic_write_bytes(path, onnx_model.SerializeToString())
     log.info("exported int8 ONNX (%d layers) to %s", len(model.layers()), path)
     return path
