@@ -110,17 +110,28 @@ def main() -> None:
              + " | ".join(f"test {t}" for t in tasks) + " | torch b1 ms | torch b256 ms |",
              "|---|---|---:|---:|---:|---:|---:|" + "---:|" * len(tasks) + "---:|---:|"]
     models = {}
+    test_mean = {}
     for r in rows:
         m = compress_model(model, r["ranks"]) if r["budget"] is not None else model
         models[r["budget"]] = m
         ta = test_acc(m)
         mean = np.mean([ta[t] for t in tasks])
+        test_mean[r["budget"]] = (float(mean), r["reduction"])
         ranks = "/".join(str(r["ranks"].get(f"trunk.fc{i}", "-")) for i in (1, 2, 3)) if r["ranks"] else "dense"
         lines.append(f"| {r['budget'] if r['budget'] is not None else 'original'} | {ranks} | {r['parameters']:,} | "
                      f"{r['reduction']:.1f}x | {r['size_bytes_fp32'] / 1024:.0f} | {r['drop']:.2f} | {100 * mean:.1f} | "
                      + " | ".join(f"{100 * ta[t]:.1f}" for t in tasks)
                      + f" | {lat1(m):.3f} | {lat256(m):.2f} |")
     png = plot_tradeoff(rows, REPO / "docs" / "img" / "compression_tradeoff.png")
+    orig = test_mean[None][0]
+    ok = [(b, red) for b, (m, red) in test_mean.items() if b is not None and 100 * (orig - m) <= 1.0]
+    best = max(ok, key=lambda x: x[1]) if ok else None
+    lines += ["", f"Target (SVD alone, no retraining: >= 3x fewer parameters at <= 1 point mean drop): at the 1-point "
+              f"validation budget {test_mean[1][1]:.1f}x fewer parameters with a test drop of "
+              f"{100 * (orig - test_mean[1][0]):.1f} points; "
+              + (f"the largest reduction within 1 test point is {best[1]:.1f}x (budget {best[0]})."
+                 if best else "no budget stays within 1 point on the test split: the validation split (3 actors per "
+                 "fold) is too small to predict the test drop of a model this close to its accuracy cliff.")]
     lines += ["", f"![compression trade-off](img/{png.name})", ""]
 
     # 2. int8 on the original and on the 1-point SVD model
@@ -149,7 +160,9 @@ def main() -> None:
                          f"{100 * np.mean(list(tnp.values())):.1f} | {100 * np.mean(list(ta8.values())):.1f} | "
                          + " | ".join(f"{100 * ta8[t]:.1f}" for t in tasks)
                          + f" | {ort_latency_ms(s8, dim, 1):.3f} | {ort_latency_ms(s8, dim, 256):.2f} |")
-    lines += ["", "fp32 original test accuracy (torch): "
+    lines += ["", "Target (SVD + int8 >= 10x smaller than fp32 at <= 1 point mean drop, every task within 2 points): "
+              "see the 'SVD 1 point, int8' row against the fp32 row.",
+              "", "fp32 original test accuracy (torch): "
               + ", ".join(f"{t} {100 * base_test[t]:.1f}%" for t in tasks), ""]
 
     # 3. partition plans per shipped device
