@@ -184,14 +184,14 @@ def _cmd_compress(args: argparse.Namespace) -> int:
         return {t: acc[t] for t in scored if t in acc}
 
     if args.tradeoff:
-        rows = tradeoff(model, evaluate)
+        rows = tradeoff(model, evaluate, refine=args.refine)
         png = plot_tradeoff(rows, run_dir / "compression_tradeoff.png")
         (run_dir / "compression_tradeoff.json").write_text(json.dumps(rows, indent=2, default=float))
         for r in rows:
             print(f"budget {r['budget']}: {r['parameters']:,} parameters ({r['reduction']:.1f}x), "
                   f"mean validation accuracy {100 * r['mean_accuracy']:.1f}%")
         print(f"plot: {png}")
-    res = rank_search(model, evaluate, args.max_drop)
+    res = rank_search(model, evaluate, args.max_drop, refine=args.refine)
     out = res.model
     note = {"max_drop": args.max_drop, "validation_drop": res.drop, "reduction": res.reduction}
     if args.fine_tune:
@@ -259,6 +259,8 @@ def build_parser() -> argparse.ArgumentParser:
     co.add_argument("--max-drop", type=float, default=1.0, help="allowed drop of mean validation accuracy (points)")
     co.add_argument("--fine-tune", type=int, default=0, metavar="EPOCHS", help="short fine-tune after (reported apart)")
     co.add_argument("--tradeoff", action="store_true", help="also the 0.5/1/3/5/10-point trade-off table and PNG")
+    co.add_argument("--refine", action="store_true",
+                    help="bisect ranks down to the validation cliff: smaller, but overfits a small validation split")
     co.set_defaults(func=_cmd_compress)
     pa = sub.add_parser("partition", help="split a model into unit blocks across a device's processors (DeepX DAD)")
     pa.add_argument("path", type=Path, help="run folder or model.pt")

@@ -202,7 +202,7 @@ def test_rank_search_logic_on_a_known_accuracy_surface():
         return {"a": 0.9 - loss, "b": 0.8 - loss}
 
     for budget in (0.5, 2.0, 10.0):
-        res = rank_search(model, evaluate, max_drop=budget, candidates=5)
+        res = rank_search(model, evaluate, max_drop=budget, candidates=5, refine=True)
         assert res.drop <= budget + 1e-9
         check = evaluate(C.compress_model(model, res.ranks))
         assert check == pytest.approx(res.accuracy_after)
@@ -212,7 +212,7 @@ def test_rank_search_logic_on_a_known_accuracy_surface():
         assert res.ranks["trunk.fc1"] > res.ranks["trunk.fc2"]
         assert res.evaluations == 1 + sum(len(v) for v in res.sensitivity.values()) + len(res.steps)
         json.dumps(res.to_dict())
-    tight = rank_search(model, evaluate, max_drop=0.0, candidates=5)
+    tight = rank_search(model, evaluate, max_drop=0.0, candidates=5, refine=True)
     assert tight.drop <= 0.0 and all(r >= 1 for r in tight.ranks.values())
     with pytest.raises(ConfigError, match="max_drop"):
         rank_search(model, evaluate, max_drop=-1)

@@ -408,7 +408,7 @@ class _Search:
             env[row["rank"]] = worst
         return env
 
-    def greedy(self, max_drop: float, refine: bool = True
+    def greedy(self, max_drop: float, refine: bool = False
                ) -> tuple[dict[str, int | None], dict[str, float], float, list[dict[str, Any]]]:
         """Greedy over the candidate grid, then (refine) bisection per layer; returns (ranks, acc, mean, steps)."""
         cur: dict[str, int | None] = {n: None for n in self.layers}
@@ -486,7 +486,7 @@ def _result(search: _Search, max_drop: float, t0: float, refine: bool) -> Search
 
 
 def rank_search(model: nn.Module, evaluate: Evaluate, max_drop: float, candidates: int = 10,
-                layers: list[str] | None = None, refine: bool = True) -> SearchResult:
+                layers: list[str] | None = None, refine: bool = False) -> SearchResult:
     """Per-layer SVD ranks that keep mean validation accuracy within `max_drop` points, without retraining.
 
     Args:
@@ -508,7 +508,7 @@ def rank_search(model: nn.Module, evaluate: Evaluate, max_drop: float, candidate
 
 def tradeoff(model: nn.Module, evaluate: Evaluate, budgets: Sequence[float] = (0.5, 1, 3, 5, 10),
              latency_fn: Callable[[nn.Module], float] | None = None, candidates: int = 10,
-             layers: list[str] | None = None, refine: bool = True) -> list[dict[str, Any]]:
+             layers: list[str] | None = None, refine: bool = False) -> list[dict[str, Any]]:
     """The compression curve: one row for the original model (budget None) and one per budget (points).
 
     The sensitivity table is computed once and shared by every budget (candidates, layers and refine as in
