@@ -94,6 +94,8 @@ def main() -> None:
     t_all = time.perf_counter()
     rp, rd, q = args.recipe, args.runs_dir, args.quiet
     multi = train(rp, "bench-multitask", [], args.runs, rd, q)
+    nopre = None if "nopre" in args.skip else train(rp, "bench-nopretrain", ["pretrain.enabled=false", "eval.baselines=[]"],
+                                                    args.ablation_runs, rd, q)
     single = {}
     if "single" not in args.skip:
         for t in TASKS:
@@ -101,8 +103,6 @@ def main() -> None:
                                                           f"hop_s: {2.5 if t != 'scene' else 0.64}}}}}",
                                                           "eval.baselines=[]"],
                               runs_for(t, args.ablation_runs), rd, q)
-    nopre = None if "nopre" in args.skip else train(rp, "bench-nopretrain", ["pretrain.enabled=false", "eval.baselines=[]"],
-                                                    args.ablation_runs, rd, q)
     frac = {}
     if "fraction" not in args.skip:
         for pre in (True, False):

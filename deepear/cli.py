@@ -135,6 +135,38 @@ def _cmd_profile(args: argparse.Namespace) -> int:
     return 0
 
 
+def _rlc_options(args: argparse.Namespace, model, model_path: Path):
+    """Per-layer SVD options with their validation accuracy cost (each layer alone), for joint planning."""
+    from deepear.data.protocol import make_split
+    from deepear.deepx.compress import break_even_rank, rank_search
+    from deepear.deepx.partition import FULL, LayerOption
+    from deepear.experiment import Experiment
+    from deepear.model.train import window_accuracy
+    from deepear.progress import bar
+    from deepear.recipe import load_recipe
+
+    run_dir = model_path.parent
+    recipe = load_recipe(run_dir.parent / "recipe.yaml")
+    exp = Experiment(recipe, args.data_root, runs_root=run_dir.parent.parent.parent, cache_dir=args.cache_dir,
+                     progress=lambda d: bar(d, args.quiet))
+    split = make_split(exp.clips, run_dir.name, exp.bank, exp.tasks, recipe.seed, recipe.protocol.validation_fraction)
+    _, val, _ = exp.training_data(split, keep_frames=False)
+    scored = [t for t in split.test if t in model.task_names]
+
+    def evaluate(m):
+        acc = window_accuracy(m, val)
+        return {t: acc[t] for t in scored if t in acc}
+
+    res = rank_search(model, evaluate, args.max_drop)
+    options = {}
+    for layer, rows in res.sensitivity.items():
+        lin = model.get_submodule(layer)
+        opts = [FULL] + [LayerOption(f"svd{r['rank']}", rank=int(r["rank"]), accuracy_cost=max(0.0, float(r["drop"])))
+                         for r in rows if r["rank"] < break_even_rank(lin.out_features, lin.in_features)]
+        options[layer] = opts
+    return options, evaluate
+
+
 def _cmd_partition(args: argparse.Namespace) -> int:
     import json
 
@@ -143,11 +175,23 @@ def _cmd_partition(args: argparse.Namespace) -> int:
     from deepear.deepx.profile import resolve_model_path
     from deepear.experiment import load_model
 
-    model, _ = load_model(resolve_model_path(args.path))
+    model_path = resolve_model_path(args.path)
+    model, _ = load_model(model_path)
     device = load_device(args.device)
-    blocks = unit_blocks(model, slices=args.slices)
-    best = plan(blocks, device.processors, alpha=args.alpha, beta=args.beta)
-    base = baseline_plans(blocks, device.processors, alpha=args.alpha, beta=args.beta)
+    options = None
+    if args.max_drop is not None:
+        options, evaluate = _rlc_options(args, model, model_path)
+    blocks = unit_blocks(model, slices=args.slices, options=options)
+    best = plan(blocks, device.processors, alpha=args.alpha, beta=args.beta, accuracy_budget=args.max_drop)
+    base = baseline_plans(blocks, device.processors, alpha=args.alpha, beta=args.beta, accuracy_budget=args.max_drop)
+    if options is not None:
+        from deepear.deepx.compress import compress_model
+
+        ranks = {layer: o.rank for layer, o in best.options.items() if o.rank is not None}
+        acc_full, acc_plan = evaluate(model), evaluate(compress_model(model, ranks))
+        drop = 100 * (sum(acc_full.values()) - sum(acc_plan.values())) / max(1, len(acc_full))
+        print(f"joint compression + partition: ranks {ranks or 'none'}; estimated drop {best.accuracy_cost:.2f} "
+              f"points (sum of per-layer drops), measured on validation {drop:.2f} points")
     if args.json:
         print(json.dumps({"device": device.name, "plan": best.to_dict(),
                           "baselines": {k: (v.to_dict() if hasattr(v, "to_dict") else v) for k, v in base.items()}},
@@ -268,6 +312,9 @@ def build_parser() -> argparse.ArgumentParser:
     pa.add_argument("--alpha", type=float, default=1.0, help="weight of total energy (J) in the objective")
     pa.add_argument("--beta", type=float, default=1.0, help="weight of latency (s) in the objective")
     pa.add_argument("--slices", type=int, default=2, help="column slices per layer (unit blocks per layer)")
+    pa.add_argument("--max-drop", type=float, default=None, metavar="POINTS",
+                    help="joint compression + partition: let the planner pick an SVD rank per layer within this "
+                         "validation accuracy budget (needs the run's data)")
     pa.add_argument("--json", action="store_true", help="print JSON instead of text")
     pa.set_defaults(func=_cmd_partition)
     return p

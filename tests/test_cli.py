@@ -57,3 +57,30 @@ def test_unknown_command_exits_with_usage():
     with pytest.raises(SystemExit) as e:
         main(["nope"])
     assert e.value.code == 2
+
+
+def _saved_model(tmp_path):
+    import torch
+
+    from deepear.experiment import save_model
+    from deepear.model.dnn import MultiTaskDNN
+    from deepear.recipe import Recipe
+
+    model = MultiTaskDNN(224, {"emotion": 5, "scene": 4}, hidden=(64, 64), generator=torch.Generator().manual_seed(0))
+    labels = {"emotion": ["anger", "fear", "happiness", "neutral", "sadness"],
+              "scene": ["music", "traffic", "voicing", "other"]}
+    return save_model(model, tmp_path / "model.pt", labels, Recipe(), {"emotion": (5.0, 2.5), "scene": (1.28, 0.64)})
+
+
+def test_profile_and_partition_commands(tmp_path, capsys):
+    import json as _json
+
+    path = _saved_model(tmp_path)
+    assert main(["profile", str(path), "--json", "--repeats", "5"]) == 0
+    prof = _json.loads(capsys.readouterr().out)
+    assert prof["totals"]["params"] == 224 * 64 + 64 + 64 * 64 + 64 + 64 * 5 + 5 + 64 * 4 + 4
+    assert main(["partition", str(path), "--device", "snapdragon800"]) == 0
+    out = capsys.readouterr().out
+    assert "DeepX plan" in out and "cloud-only" in out and "hexagon_dsp" in out
+    assert main(["partition", str(path), "--device", "nope"]) == 2
+    assert "nope" in capsys.readouterr().err
