@@ -87,7 +87,9 @@ class Experiment:
             raise DataError(f"recipe {recipe.name}: corpora {missing} not found under {self.data_root}")
         self.clips: list[Clip] = []
         for name in recipe.data.corpora:
-            self.clips += cap_clips(corpora[name], recipe.data.max_clips_per_corpus)
+            for c in cap_clips(corpora[name], recipe.data.max_clips_per_corpus):
+                # keep only the recipe's tasks: a clip labelled for none of them is not a training clip
+                self.clips.append(c.with_tasks({t: v for t, v in c.tasks.items() if t in recipe.tasks}))
         self.labels = self._label_maps()
         self.label_index = {t: {lab: i for i, lab in enumerate(v)} for t, v in self.labels.items()}
         self.cache = FeatureCache(recipe.front_end, cache_dir)

@@ -115,10 +115,10 @@ class Builder:
                 if progress:
                     progress(n, len(jobs))
         _STATE = None
-        parts = [r for r in results if r is not None and len(r)]
-        bad = [jobs[i] for i, r in enumerate(results) if r is None]
-        for j in bad:
-            log.warning("skipped unreadable clip %s", self.clips[j.clip].path)
+        parts = [r for r in results if isinstance(r, WindowSet) and len(r)]
+        for i, r in enumerate(results):
+            if isinstance(r, str):
+                log.warning("skipped clip %s: %s", self.clips[jobs[i].clip].path, r)
         if not parts:
             return self._empty()
         return WindowSet.concat(parts)
@@ -156,13 +156,14 @@ class Builder:
         blob = json.dumps([ident, list(job.seed), snrs, hashlib.sha1("|".join(bank).encode()).hexdigest()])
         return hashlib.sha1(blob.encode()).hexdigest()
 
-    def windows_of(self, job: Job, unlabelled: bool) -> WindowSet | None:
+    def windows_of(self, job: Job, unlabelled: bool) -> WindowSet | str | None:
+        """The job's windows; None when it has none (no label for any task, all silent); the error message
+        (a str) when its audio cannot be used."""
         clip = self.clips[job.clip]
         try:
             ff, cond = self.frames_for(job)
         except (AudioError, OSError) as e:
-            log.warning("%s: %s", clip.path, e)
-            return None
+            return str(e)
         xs, ys, gs, vs, fr = [], [], [], [], []
         for g, (w, h) in enumerate(self.windows):
             group_tasks = [t for t in self.tasks if self.task_windows[t] == (w, h)]
