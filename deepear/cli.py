@@ -135,11 +135,10 @@ def _cmd_profile(args: argparse.Namespace) -> int:
     return 0
 
 
-def _rlc_options(args: argparse.Namespace, model, model_path: Path):
-    """Per-layer SVD options with their validation accuracy cost (each layer alone), for joint planning."""
+def _validation_setup(args: argparse.Namespace, model, model_path: Path):
+    """(recipe, train windows, validation windows, evaluate) of the protocol run a saved model belongs to;
+    evaluate(model) -> {task: validation accuracy} over the tasks that run tests."""
     from deepear.data.protocol import make_split
-    from deepear.deepx.compress import break_even_rank, rank_search
-    from deepear.deepx.partition import FULL, LayerOption
     from deepear.experiment import Experiment
     from deepear.model.train import window_accuracy
     from deepear.progress import bar
@@ -150,13 +149,22 @@ def _rlc_options(args: argparse.Namespace, model, model_path: Path):
     exp = Experiment(recipe, args.data_root, runs_root=run_dir.parent.parent.parent, cache_dir=args.cache_dir,
                      progress=lambda d: bar(d, args.quiet))
     split = make_split(exp.clips, run_dir.name, exp.bank, exp.tasks, recipe.seed, recipe.protocol.validation_fraction)
-    _, val, _ = exp.training_data(split, keep_frames=False)
+    train, val, _ = exp.training_data(split, keep_frames=False)
     scored = [t for t in split.test if t in model.task_names]
 
     def evaluate(m):
         acc = window_accuracy(m, val)
         return {t: acc[t] for t in scored if t in acc}
 
+    return recipe, train, val, evaluate
+
+
+def _rlc_options(args: argparse.Namespace, model, model_path: Path):
+    """Per-layer SVD options with their validation accuracy cost (each layer alone), for joint planning."""
+    from deepear.deepx.compress import break_even_rank, rank_search
+    from deepear.deepx.partition import FULL, LayerOption
+
+    _, _, _, evaluate = _validation_setup(args, model, model_path)
     res = rank_search(model, evaluate, args.max_drop)
     options = {}
     for layer, rows in res.sensitivity.items():
@@ -205,32 +213,21 @@ def _cmd_partition(args: argparse.Namespace) -> int:
 def _cmd_compress(args: argparse.Namespace) -> int:
     import json
 
-    from deepear.data.protocol import make_split
+    from deepear.atomic import atomic_write_text
     from deepear.deepx.compress import count_parameters, fine_tune, plot_tradeoff, rank_search, tradeoff
     from deepear.deepx.profile import resolve_model_path
-    from deepear.experiment import Experiment, load_model, save_model
-    from deepear.model.train import window_accuracy
-    from deepear.progress import bar
-    from deepear.recipe import load_recipe
+    from deepear.experiment import load_model, save_model
 
     model_path = resolve_model_path(args.path)
     run_dir = model_path.parent
     model, meta = load_model(model_path)
-    recipe = load_recipe(run_dir.parent / "recipe.yaml")
-    exp = Experiment(recipe, args.data_root, runs_root=run_dir.parent.parent.parent, cache_dir=args.cache_dir,
-                     progress=lambda d: bar(d, args.quiet))
-    split = make_split(exp.clips, run_dir.name, exp.bank, exp.tasks, recipe.seed, recipe.protocol.validation_fraction)
-    train, val, _ = exp.training_data(split, keep_frames=False)
-    scored = [t for t in split.test if t in model.task_names]
-
-    def evaluate(m):
-        acc = window_accuracy(m, val)
-        return {t: acc[t] for t in scored if t in acc}
+    recipe, train, val, evaluate = _validation_setup(args, model, model_path)
+    scored = list(evaluate(model))
 
     if args.tradeoff:
         rows = tradeoff(model, evaluate, refine=args.refine)
         png = plot_tradeoff(rows, run_dir / "compression_tradeoff.png")
-        (run_dir / "compression_tradeoff.json").write_text(json.dumps(rows, indent=2, default=float))
+        atomic_write_text(run_dir / "compression_tradeoff.json", json.dumps(rows, indent=2, default=float))
         for r in rows:
             print(f"budget {r['budget']}: {r['parameters']:,} parameters ({r['reduction']:.1f}x), "
                   f"mean validation accuracy {100 * r['mean_accuracy']:.1f}%")
