@@ -401,7 +401,9 @@ def aggregate(per_run: dict[str, dict[str, Any]], labels: dict[str, list[str]]) 
             agg = tasks.setdefault(t, {"runs": [], "conditions": {}, "confusion": {}, "baselines": {}})
             agg["runs"].append(run)
             for cond, rep in tr["conditions"].items():
-                c = agg["conditions"].setdefault(cond, {"acc": [], "f1": [], "n": 0})
+                c = agg["conditions"].setdefault(cond, {"acc": [], "f1": [], "n": 0, "by_corpus": {}})
+                for corpus, a in rep.get("by_corpus", {}).items():
+                    c["by_corpus"].setdefault(corpus, []).append(a)
                 c["acc"].append(rep["accuracy"])
                 c["f1"].append(rep["macro_f1"])
                 c["n"] += rep["n"]
@@ -417,7 +419,8 @@ def aggregate(per_run: dict[str, dict[str, Any]], labels: dict[str, list[str]]) 
         for cond, c in list(agg["conditions"].items()):
             mean, ci = M.mean_and_ci(c["acc"])
             agg["conditions"][cond] = {"accuracy": mean, "ci95": ci, "macro_f1": float(np.mean(c["f1"])),
-                                       "n": c["n"], "per_run": c["acc"]}
+                                       "n": c["n"], "per_run": c["acc"],
+                                       "by_corpus": {k: float(np.mean(v)) for k, v in c["by_corpus"].items()}}
         for b, conds in agg["baselines"].items():
             for cond, c in list(conds.items()):
                 conds[cond] = {"accuracy": float(np.mean(c["acc"])), "macro_f1": float(np.mean(c["f1"])),

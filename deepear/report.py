@@ -24,6 +24,11 @@ def format_metrics(m: dict[str, Any]) -> str:
             f1 = cs.get("clean", {}).get("macro_f1")
             lines.append(f"{TITLES.get(name, name):<16}{system:<8}{accs}"
                          f"{(f'{100 * f1:.1f}%' if f1 is not None else '-'):>16}{len(t.get('runs', [])):>6}")
+    for name, t in tasks.items():
+        by = t["conditions"].get("clean", {}).get("by_corpus", {})
+        if len(by) > 1:
+            lines.append(f"{TITLES.get(name, name)} by corpus (clean, DNN): "
+                         + ", ".join(f"{k} {100 * v:.1f}%" for k, v in sorted(by.items())))
     if "stress" in tasks:
         lines.append("stress is a proxy: acted angry/fearful vs neutral/calm speech (RAVDESS), not measured stress")
     return "\n".join(lines)
