@@ -10,7 +10,7 @@ import soundfile as sf
 
 from deepear.data import catalog
 from deepear.data.clips import Clip, for_task, group_values, label_counts, native_counts
-from deepear.data.corpora import esc, folder, fsdd, manifest, ravdess, recordings
+from deepear.data.corpora import esc, folder, fsdd, manifest, ravdess
 from deepear.data.taskmap import load_taskmap, parse_taskmap
 from deepear.errors import ConfigError, DataError
 

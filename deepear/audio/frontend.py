@@ -92,6 +92,23 @@ def window_bounds(n_frames: int, cfg: FrontEndConfig, window_s: float, hop_s: fl
     return np.stack([starts, starts + w], axis=1)
 
 
+def window_selection(ff: FrameFeatures, cfg: FrontEndConfig,
+                     bounds: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Which frames each window's statistics use (the rule in the module docstring).
+
+    Args: bounds (N, 2) from `window_bounds` (all windows have the same length).
+    Returns: idx (N, W) frame indices, sel (N, W) bool frames used, silent (N,) bool.
+    """
+    w = int(bounds[0, 1] - bounds[0, 0]) if len(bounds) else 0
+    idx = bounds[:, :1] + np.arange(w)[None, :]
+    active = ff.active[idx]
+    audible = (ff.energy_db > cfg.silence.abs_floor_db)[idx]
+    use_active = active.sum(axis=1) >= cfg.silence.min_active_frames
+    silent = ~use_active & ~audible.any(axis=1)
+    sel = np.where(use_active[:, None], active, np.where(silent[:, None], True, audible))
+    return idx, sel, silent
+
+
 def summarize(ff: FrameFeatures, cfg: FrontEndConfig, window_s: float, hop_s: float) -> Windows:
     """Cut frames into windows of `window_s` seconds every `hop_s` seconds and summarise each.
 
@@ -101,13 +118,8 @@ def summarize(ff: FrameFeatures, cfg: FrontEndConfig, window_s: float, hop_s: fl
     bounds = window_bounds(ff.n_frames, cfg, window_s, hop_s)
     n = bounds.shape[0]
     full_w = int(round(window_s * 1000.0 / cfg.hop_ms))
-    w = int(bounds[0, 1] - bounds[0, 0]) if n else 0
-    idx = bounds[:, :1] + np.arange(w)[None, :]                 # (N, W) frame indices
+    idx, sel, silent = window_selection(ff, cfg, bounds)
     active = ff.active[idx]
-    audible = (ff.energy_db > cfg.silence.abs_floor_db)[idx]
-    use_active = active.sum(axis=1) >= cfg.silence.min_active_frames
-    silent = ~use_active & ~audible.any(axis=1)
-    sel = np.where(use_active[:, None], active, np.where(silent[:, None], True, audible))
     x = summary_stats_batch(ff.values[idx], sel, cfg.stats) if n else np.zeros((0, cfg.dim), np.float32)
     k = sel.sum(axis=1)
     score = np.where(silent, 0.0, (ff.speech_prob[idx] * sel).sum(axis=1) / np.maximum(k, 1)).astype(np.float32)

@@ -75,6 +75,17 @@ class FeatureCache:
         h = hashlib.sha1(os.path.abspath(path).encode()).hexdigest()
         return self.dir / h[:2] / f"{h}.npz"
 
+    def is_fresh(self, path: str | os.PathLike) -> bool:
+        """True when `path` has an entry matching its current identity (reads only the identity fields)."""
+        e = self.entry_path(path)
+        if not e.exists():
+            return False
+        try:
+            with np.load(e, allow_pickle=False) as z:
+                return (str(z["path"]), int(z["size"]), int(z["mtime_ns"])) == file_identity(path)
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+            return False
+
     def get(self, path: str | os.PathLike) -> FrameFeatures | None:
         """The cached features of `path`, or None when absent or stale (file changed since)."""
         e = self.entry_path(path)
@@ -119,7 +130,7 @@ class FeatureCache:
         t0 = time.perf_counter()
         paths = [str(p) for p in paths]
         self._remove_stray_tmp()
-        todo = [p for p in paths if self.get(p) is None]
+        todo = [p for p in paths if not self.is_fresh(p)]
         errors: dict[str, str] = {}
         audio_s = 0.0
         done = len(paths) - len(todo)

@@ -18,7 +18,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from deepear.audio.config import FrontEndConfig
-from deepear.audio.frontend import analyze, summarize
+from deepear.audio.frontend import analyze, summarize, window_bounds, window_selection
 from deepear.audio.io import load_audio
 from deepear.data.cache import FeatureCache, file_identity
 from deepear.data.clips import Clip
@@ -193,18 +193,9 @@ class Builder:
 
 
 def _window_frames(ff, cfg: FrontEndConfig, w: float, h: float, keep: np.ndarray) -> list[np.ndarray]:
-    """The frames each kept window's statistics used (same rule as frontend.summarize)."""
-    from deepear.audio.frontend import window_bounds
-
-    out = []
-    audible = ff.energy_db > cfg.silence.abs_floor_db
-    for (a, b), k in zip(window_bounds(ff.n_frames, cfg, w, h), keep):
-        if not k:
-            continue
-        act = ff.active[a:b]
-        sel = act if act.sum() >= cfg.silence.min_active_frames else audible[a:b]
-        out.append(np.ascontiguousarray(ff.values[a:b][sel]))
-    return out
+    """The frames each kept window's statistics used (frontend.window_selection, the same rule)."""
+    idx, sel, _ = window_selection(ff, cfg, window_bounds(ff.n_frames, cfg, w, h))
+    return [np.ascontiguousarray(ff.values[i][m]) for i, m, k in zip(idx, sel, keep) if k]
 
 
 _STATE: tuple | None = None
