@@ -1,0 +1,205 @@
+"""The portable C library (deepear.export.c_codegen / c_build / golden): built with -Werror, run on real clips.
+
+A small seeded multi-task model (one trunk layer replaced by an SVD factor pair, input norm fitted and int8
+calibration on real windows) is exported as C; the compiled library must reproduce the Python reference:
+features within 1e-3 relative, identical silent/voiced flags and top class of every task on every window, in
+the int8 and the float build; streaming must not depend on the push size; silence must run nothing.
+"""
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from deepear.audio.config import FrontEndConfig
+from deepear.audio.frontend import analyze, summarize
+from deepear.audio.io import load_audio
+from deepear.audio.voicing import load_model
+from deepear.deepx.compress import compress_model
+from deepear.deepx.quantize import linear_chain, quantize_model
+from deepear.errors import ConfigError, DeepearError
+from deepear.export.c_build import compile_c, fits_target, measure_c, run_c
+from deepear.export.c_codegen import check_supported, window_groups, write_c_library
+from deepear.export.golden import analyze_pcm, check_golden, to_int16, write_golden
+from deepear.model.dnn import MultiTaskDNN, fit_input_norm
+
+REPO = Path(__file__).resolve().parent.parent
+TASKS = {   # three window groups: overlapping speech windows (hop < window), scene, and a hop > window group
+    "emotion": {"labels": ["neutral", "happy", "sad"], "window_s": 2.56, "hop_s": 1.28, "speech": True},
+    "speaker": {"labels": ["a", "b", "c", "d"], "window_s": 2.56, "hop_s": 1.28, "speech": True},
+    "scene": {"labels": ["music", "traffic", "voicing", "other"], "window_s": 1.28, "hop_s": 1.28, "speech": False},
+    "esc10": {"labels": ["dog", "rain", "sea", "fire", "clock"], "window_s": 0.64, "hop_s": 0.96, "speech": False},
+}
+BUNDLES = sorted(p.parent.parent for p in REPO.glob("exported/*/golden/golden.json") if (p.parent.parent / "c").is_dir())
+
+
+def _clips(root: Path) -> list[Path]:
+    return [root / "ravdess" / "Actor_01" / "03-01-05-02-01-01-01.flac",   # speech, 3.5 s
+            root / "esc10" / "001 - Dog bark" / "1-100032-A.flac",           # 5 s, partly silent
+            root / "fsdd_8k" / "0_george_0.flac"]                            # < 1.28 s: partial windows
+
+
+@pytest.fixture(scope="module")
+def bundle(tmp_path_factory, data_root) -> dict:
+    """A bundle-like folder with c/ and golden/ of a small compressed, quantised model."""
+    cfg = FrontEndConfig()
+    clips = _clips(data_root)
+    calib_files = clips + [data_root / "ravdess" / "Actor_02" / "03-01-03-01-02-01-02.flac",
+                           data_root / "sc_bg_noise" / "running_tap.flac"]
+    xs = []
+    for f in calib_files:
+        ff = analyze(load_audio(f)[: 16000 * 6], cfg)
+        w = summarize(ff, cfg, 1.28, 0.32)
+        xs.append(w.x[~w.silent])
+    x = np.concatenate(xs)
+    model = MultiTaskDNN(cfg.dim, {t: len(v["labels"]) for t, v in TASKS.items()}, hidden=(32, 16),
+                         input_norm=fit_input_norm(x), generator=torch.Generator().manual_seed(7))
+    small = compress_model(model, {"trunk.fc1": 8})
+    q = quantize_model(small, x)
+    chain = linear_chain(small)
+    root = tmp_path_factory.mktemp("cbundle")
+    info = write_c_library(root / "c", q, chain, cfg, load_model(), TASKS)
+    golden = write_golden(root / "golden", clips, cfg, q, chain, TASKS, load_model())
+    return {"root": root, "info": info, "golden": golden, "cfg": cfg, "n_layers": len(q.layers())}
+
+
+@pytest.fixture(scope="module")
+def exe(bundle, tmp_path_factory) -> Path:
+    return compile_c(bundle["root"] / "c", tmp_path_factory.mktemp("cbin") / "deepear_run")
+
+
+def test_library_files_and_svd_pair(bundle):
+    c = bundle["root"] / "c"
+    assert sorted(p.name for p in c.iterdir()) == ["Makefile", "deepear_model.c", "deepear_model.h",
+                                                   "deepear_run.c", "deepear_weights.h"]
+    assert bundle["n_layers"] == 2 + 1 + 4      # fc1 as down/up factors (no activation between), fc2, 4 heads
+    header = (c / "deepear_weights.h").read_text()
+    assert "static const float deepear_f0_w" in header.split("#else")[-1]   # fp32 weights only under DEEPEAR_FLOAT
+    assert bundle["info"]["weights_bytes_int8"] < bundle["info"]["weights_bytes_fp32"]
+
+
+@pytest.mark.parametrize("float_build", [False, True], ids=["int8", "float"])
+def test_c_matches_python_on_real_clips(bundle, float_build):
+    r = check_golden(bundle["root"], float_build=float_build)
+    assert r["problems"] == [] and r["ok"], r["problems"][:10]
+    assert r["n_clips"] == 3 and r["n_windows"] == sum(len(g["windows"]) for c in bundle["golden"]["clips"]
+                                                       for g in c["groups"])
+    assert r["max_feature_rel_err"] <= 1e-3
+    assert r["top_class_identical"] and r["flags_identical"]
+    assert set(r["top_class_agreement"]) == set(TASKS) and all(v == 1.0 for v in r["top_class_agreement"].values())
+    wins = [w for c in bundle["golden"]["clips"] for g in c["groups"] for w in g["windows"]]
+    assert any(w["partial"] for w in wins) and any(w["voiced"] for w in wins) and any(not w["voiced"] for w in wins)
+
+
+def test_routing_and_flags_equal_python(bundle, exe):
+    """Routing on: speech tasks run exactly on voiced windows, the others on every non-silent one."""
+    for clip in bundle["golden"]["clips"]:
+        events = run_c(exe, bundle["root"] / "golden" / clip["pcm"], routing=True)
+        for gi, g in enumerate(clip["groups"]):
+            got = [e for e in events if e["group"] == gi]
+            assert len(got) == len(g["windows"])
+            for py, c in zip(g["windows"], got):
+                assert (c["silent"], c["voiced"], c["partial"]) == (py["silent"], py["voiced"], py["partial"])
+                for t in g["tasks"]:
+                    status = c["tasks"][t]["status"]
+                    if py["silent"]:
+                        assert status == "silent"
+                    elif TASKS[t]["speech"] and not py["voiced"]:
+                        assert status == "not_speech"
+                    else:
+                        assert status == "ran" and len(c["tasks"][t]["probs"]) == len(TASKS[t]["labels"])
+                        assert abs(sum(c["tasks"][t]["probs"]) - 1.0) < 1e-5
+
+
+def test_streaming_is_chunk_size_invariant(bundle, exe):
+    pcm = bundle["root"] / "golden" / (bundle["golden"]["clips"][0]["pcm"])
+    ref = run_c(exe, pcm, routing=True)
+    assert len(ref) > 3
+    for chunk in (1, 160, 7919, 65536):
+        assert run_c(exe, pcm, routing=True, chunk=chunk) == ref, f"chunk {chunk}"
+    # stdin ('-') gives the same events
+    r = subprocess.run([str(exe), "--features", "-"], input=pcm.read_bytes(), capture_output=True, check=True)
+    assert [json.loads(line) for line in r.stdout.decode().splitlines()] == ref
+
+
+def test_digital_silence_runs_nothing(exe, tmp_path):
+    pcm = tmp_path / "zeros.pcm"
+    pcm.write_bytes(np.zeros(16000 * 3, "<i2").tobytes())
+    events = run_c(exe, pcm, routing=False)
+    assert len(events) == 2 + 1 + 3    # 3 s: two 1.28 s windows, one 2.56 s window, three 0.64 s every 0.96 s
+    for e in events:
+        assert e["silent"] and not e["voiced"]
+        assert all(t["status"] == "silent" for t in e["tasks"].values())
+
+
+def test_stream_shorter_than_one_frame_gives_nothing(exe, tmp_path):
+    pcm = tmp_path / "short.pcm"
+    pcm.write_bytes((np.arange(300) * 50).astype("<i2").tobytes())
+    assert run_c(exe, pcm) == []
+
+
+def test_info_reports_the_arena_the_exporter_computed(bundle, exe):
+    info = json.loads(subprocess.run([str(exe), "--info"], capture_output=True, check=True, text=True).stdout)
+    assert info["arena_bytes"] == bundle["info"]["arena_bytes"]
+    assert [t["name"] for t in info["tasks"]] == list(TASKS)
+    assert [(g["window_s"], g["hop_s"]) for g in info["groups"]] == [
+        (g["window_s"], g["hop_s"]) for g in window_groups(TASKS)]
+
+
+def test_measure_c_flash_and_ram(bundle):
+    m = measure_c(bundle["root"] / "c")
+    for build in ("int8", "float"):
+        b = m[build]
+        assert b["flash_bytes"] >= b["text_bytes"] > 0 and b["stack_bytes"] > 0
+        assert b["ram_bytes"] == m["arena_bytes"] + b["data_bytes"] + b["bss_bytes"] + b["stack_bytes"]
+        assert b["stack_path"][0] in ("deepear_push", "deepear_flush")
+        assert (m[f"flash_bytes_{build}"], m[f"ram_bytes_{build}"], m[f"code_bytes_{build}"]) == (
+            b["flash_bytes"], b["ram_bytes"], b["text_bytes"])
+    assert m["int8"]["rodata_bytes"] > m["weights_bytes_int8"] - 4 * 2 * 224 - 1
+    assert m["float"]["flash_bytes"] > m["int8"]["flash_bytes"]
+    assert fits_target(m, "watch-m4")["fits"]
+    with pytest.raises(ConfigError):
+        fits_target(m, "no-such-device")
+
+
+def test_python_reference_is_the_front_end(data_root):
+    """analyze_pcm (explicit voicing model) equals frontend.analyze on the int16-quantised signal."""
+    cfg = FrontEndConfig()
+    y = load_audio(_clips(data_root)[2])
+    yq = to_int16(y).astype(np.float32) / np.float32(32768.0)
+    a, b = analyze(yq, cfg), analyze_pcm(to_int16(y), cfg, load_model())
+    assert np.array_equal(a.values, b.values) and np.array_equal(a.active, b.active)
+    assert np.array_equal(a.speech_prob, b.speech_prob)
+    assert to_int16(np.array([1.0, -1.0, 0.5 / 32768, 1.5 / 32768], np.float32)).tolist() == [32767, -32768, 0, 2]
+
+
+def test_unsupported_front_end_is_a_config_error():
+    for bad in (FrontEndConfig(feature="mfcc"), FrontEndConfig(sample_rate=8000, fmax_hz=4000.0),
+                FrontEndConfig(n_mels=40), FrontEndConfig(n_fft=480, win_ms=25.0)):
+        with pytest.raises(ConfigError, match="C library"):
+            check_supported(bad)
+    check_supported(FrontEndConfig())
+
+
+def test_compile_errors_are_reported(bundle, tmp_path):
+    broken = tmp_path / "c"
+    shutil.copytree(bundle["root"] / "c", broken)
+    src = broken / "deepear_model.c"
+    src.write_text(src.read_text() + "\nstatic int unused_function(void) { return 1; }\n")
+    with pytest.raises(DeepearError, match="unused_function"):
+        compile_c(broken, tmp_path / "x")
+    with pytest.raises(ConfigError, match="not found"):
+        compile_c(bundle["root"] / "c", tmp_path / "y", cc="no-such-cc-deepear")
+
+
+@pytest.mark.parametrize("bundle_dir", BUNDLES, ids=[p.name for p in BUNDLES])
+@pytest.mark.parametrize("float_build", [False, True], ids=["int8", "float"])
+def test_committed_bundle_passes_golden(bundle_dir, float_build, data_root):
+    r = check_golden(bundle_dir, float_build=float_build, data_root=data_root)
+    assert r["ok"], r["problems"][:10]
+    assert r["max_feature_rel_err"] <= 1e-3 and r["top_class_identical"] and r["flags_identical"]
