@@ -1,5 +1,7 @@
 # The two commands of the README:
-#   make run    set up everything (creates .venv if missing) and run the main job end to end
+#   make run    set up everything (creates .venv if missing) and run the main job end to end:
+#               list the data, cache features, train + evaluate the quickstart recipe, export it as a bundle,
+#               analyse a real clip with that bundle
 #   make test   set up everything and run the test suite
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   := .venv
@@ -25,6 +27,7 @@ run: setup
 	$(VENV)/bin/deepear data cache
 	$(VENV)/bin/deepear train recipes/quickstart.yaml
 	$(VENV)/bin/deepear eval runs/quickstart/0 --confusion
+	$(VENV)/bin/deepear export runs/quickstart/0 --out exported/quickstart --int8 --target watch-m4
 
 test: setup
 	$(PY) -m pytest -q

@@ -38,3 +38,43 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
     return atomic_write(path, lambda f: f.write(text.encode("utf-8")))
+
+
+def staging_dir(dest: str | os.PathLike) -> Path:
+    """A fresh empty folder next to `dest` to build a whole tree in before `replace_dir` publishes it.
+
+    Staging folders left behind by an interrupted earlier attempt (same destination) are removed first; if
+    that attempt died between the two renames of `replace_dir`, the old folder is first put back at `dest`.
+    """
+    import shutil
+
+    out = Path(dest)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    asides = sorted(out.parent.glob(f"{TMP_PREFIX}{out.name}.old.*"))
+    if asides and not out.exists():
+        os.replace(asides[-1], out)
+    for stale in out.parent.glob(f"{TMP_PREFIX}{out.name}.*"):
+        shutil.rmtree(stale, ignore_errors=True)
+    return Path(tempfile.mkdtemp(dir=out.parent, prefix=f"{TMP_PREFIX}{out.name}."))
+
+
+def replace_dir(staged: str | os.PathLike, dest: str | os.PathLike) -> Path:
+    """Publish a complete folder built in `staged` (from `staging_dir`) at `dest`.
+
+    An existing `dest` is first renamed aside, then the new folder renamed into place, then the old one
+    deleted: at every moment `dest` is either the complete old folder or the complete new one (a crash
+    between the two renames leaves the old folder under its aside name, never a half one).
+    """
+    import shutil
+
+    staged, out = Path(staged), Path(dest)
+    os.chmod(staged, 0o755)
+    aside = None
+    if out.exists():
+        aside = Path(tempfile.mkdtemp(dir=out.parent, prefix=f"{TMP_PREFIX}{out.name}.old."))
+        os.rmdir(aside)
+        os.replace(out, aside)
+    os.replace(staged, out)
+    if aside is not None:
+        shutil.rmtree(aside, ignore_errors=True)
+    return out

@@ -4,6 +4,7 @@
     deepear data list                     corpora found, the path looked in, clip counts per label
     deepear data fetch NAME               download and unpack an official archive (resumable)
     deepear data cache [--corpus NAME]    extract and cache front-end features for every corpus
+    deepear train RECIPE / eval RUN / profile / compress / partition / export RUN --out DIR
 """
 from __future__ import annotations
 
@@ -251,6 +252,33 @@ def _cmd_compress(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_export(args: argparse.Namespace) -> int:
+    from deepear.export.bundle import export_bundle
+    from deepear.progress import bar
+
+    m = export_bundle(args.run, args.out, data_root=args.data_root, cache_dir=args.cache_dir, max_drop=args.max_drop,
+                      int8=args.int8, target=args.target, protocol_run=args.protocol_run, name=args.name,
+                      cv_metrics=args.cv_metrics, golden_audio=not args.no_golden_audio,
+                      progress=lambda d: bar(d, args.quiet))
+    acc = m["accuracy"]
+    print(f"bundle {args.out}: {m['models']['fp32']['parameters']:,} parameters shipped "
+          f"(from {m['source']['trained_parameters']:,}; {m['compression']['method']}), "
+          f"deployment precision {m['deployment']['precision']}")
+    for t in m["tasks"]:
+        if t in acc["fp32"]:
+            row = "  ".join(f"{p} {100 * acc[p][t].get('clean', float('nan')):.1f}%"
+                            for p in ("fp32", "compressed", "int8") if p in acc and t in acc[p])
+            print(f"  {t:8s} clean accuracy ({acc['split']} test split): {row}")
+    cb = m["c_build"]
+    if "flash_bytes_int8" in cb:
+        print(f"  C library int8: flash {cb['flash_bytes_int8']:,} B, RAM {cb['ram_bytes_int8']:,} B; golden check ok")
+    if m["deployment"]["fit"]:
+        f = m["deployment"]["fit"]
+        print(f"  fits {f['target']}: flash {f['flash_used_bytes']:,}/{f['flash_bytes']:,} B"
+              + (f", RAM {f['ram_used_bytes']:,}/{f['ram_bytes']:,} B" if f.get("ram_bytes") else ""))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="deepear", description="Multi-task audio sensing for small devices.")
     p.add_argument("--data-root", type=Path, default=None,
@@ -314,6 +342,21 @@ def build_parser() -> argparse.ArgumentParser:
                          "validation accuracy budget (needs the run's data)")
     pa.add_argument("--json", action="store_true", help="print JSON instead of text")
     pa.set_defaults(func=_cmd_partition)
+    ex = sub.add_parser("export", help="write a deployable bundle: ONNX fp32 + int8, C library, golden vectors, manifest")
+    ex.add_argument("run", type=Path, help="run folder (runs/<recipe>/<seed>), protocol run folder or model.pt")
+    ex.add_argument("--out", type=Path, required=True, help="bundle folder, e.g. exported/NAME (replaced atomically)")
+    ex.add_argument("--max-drop", type=float, default=None, metavar="POINTS",
+                    help="compress with the SVD rank search within this drop of mean validation accuracy")
+    ex.add_argument("--int8", action="store_true", help="deploy int8 weights (C build, fit check)")
+    ex.add_argument("--target", default=None, help="fail unless the C build fits: watch-m4, snapdragon800-dsp, ...")
+    ex.add_argument("--run-name", dest="protocol_run", default=None,
+                    help="protocol run whose model to export (default: speaker if present, else the first)")
+    ex.add_argument("--name", default=None, help="bundle name in the manifest (default: the folder name)")
+    ex.add_argument("--cv-metrics", type=Path, default=None, metavar="METRICS_JSON",
+                    help="quote the cross-validated accuracy of this metrics.json (default: the run folder's own)")
+    ex.add_argument("--no-golden-audio", action="store_true",
+                    help="leave the golden clips' PCM out of golden/ (rebuilt from the corpora when checked)")
+    ex.set_defaults(func=_cmd_export)
     return p
 
 

@@ -16,3 +16,7 @@ class DataError(DeepearError, ValueError):
 
 class ConfigError(DeepearError, ValueError):
     """A malformed configuration or recipe: unknown key, wrong type, impossible value."""
+
+
+class ExportError(DeepearError):
+    """An export that cannot be made: the model does not fit the target, parity checks fail, a tool is missing."""

@@ -1,0 +1,499 @@
+/* deepear portable C99 inference library (see deepear_model.h and docs/c_library.md).
+ *
+ * A port of the Python reference: deepear.audio.features (framing, Hann window, FFT, |X|^2, frame energy,
+ * Slaney mel filterbank, log), deepear.audio.silence (adaptive noise floor), deepear.audio.voicing (frame
+ * features with 20 frames of context, MLP), deepear.audio.frontend (window selection, summary statistics)
+ * and deepear.deepx.quantize (int8 layers: round-half-even input quantisation, int8 x int8 -> int32, per
+ * channel rescale, fp32 activation). float arithmetic except where the reference sums in float64.
+ */
+#define DEEPEAR_WEIGHTS_IMPL
+#include "deepear_model.h"
+
+#include <math.h>
+#include <string.h>
+
+/* The arena is computed by the exporter from the same layout; a mismatch fails the build. */
+typedef char deepear_arena_size_check[(sizeof(deepear_stream) == DEEPEAR_ARENA_BYTES) ? 1 : -1];
+
+#define ACT_NONE 0
+#define ACT_SIGMOID 1
+#define ACT_RELU 2
+#define ACT_TANH 3
+
+/* ---------------------------------------------------------------------------------------------------- */
+/* Names and shapes */
+const char *deepear_task_name(int task) { return deepear_task_names[task]; }
+int deepear_task_n_classes(int task) { return deepear_task_n_cls[task]; }
+int deepear_task_is_speech(int task) { return deepear_task_speech[task]; }
+const char *deepear_label(int task, int cls) { return deepear_labels[deepear_task_offset[task] + cls]; }
+double deepear_group_window_s(int group) { return deepear_group_window_sec[group]; }
+double deepear_group_hop_s(int group) { return deepear_group_hop_sec[group]; }
+size_t deepear_arena_bytes(void) { return sizeof(deepear_stream); }
+int deepear_is_float_build(void) {
+#ifdef DEEPEAR_FLOAT
+    return 1;
+#else
+    return 0;
+#endif
+}
+
+/* ---------------------------------------------------------------------------------------------------- */
+/* FFT: iterative radix-2 complex FFT of N/2 points, then the split that gives the real N-point spectrum. */
+static void fft_complex(float *z, unsigned m, unsigned log2m) {
+    unsigned i, j, len;
+    for (i = 0; i < m; i++) {                       /* bit-reversal permutation */
+        unsigned r = 0, v = i, b;
+        for (b = 0; b < log2m; b++) {
+            r = (r << 1) | (v & 1u);
+            v >>= 1;
+        }
+        if (r > i) {
+            float tr = z[2 * i], ti = z[2 * i + 1];
+            z[2 * i] = z[2 * r];
+            z[2 * i + 1] = z[2 * r + 1];
+            z[2 * r] = tr;
+            z[2 * r + 1] = ti;
+        }
+    }
+    for (len = 2; len <= m; len <<= 1) {
+        unsigned half = len >> 1, step = DEEPEAR_N_FFT / len;  /* W_len^j = W_N^(j * N / len) */
+        for (i = 0; i < m; i += len) {
+            for (j = 0; j < half; j++) {
+                float wr = deepear_twiddle[2 * (j * step)], wi = -deepear_twiddle[2 * (j * step) + 1];
+                float *a = z + 2 * (i + j), *b = z + 2 * (i + j + half);
+                float tr = b[0] * wr - b[1] * wi, ti = b[0] * wi + b[1] * wr;
+                b[0] = a[0] - tr;
+                b[1] = a[1] - ti;
+                a[0] += tr;
+                a[1] += ti;
+            }
+        }
+    }
+}
+
+/* |rFFT(window * frame)|^2 into s->power (DEEPEAR_N_BINS values). */
+static void power_spectrum(deepear_stream *s, const int16_t *frame) {
+    const unsigned m = DEEPEAR_N_FFT / 2;
+    float *z = s->fft;
+    unsigned k;
+    memset(z, 0, sizeof(s->fft));
+    for (k = 0; k < DEEPEAR_WIN_LEN; k++) {         /* x[j] = pcm[j] / 32768 * w[j - pad]; z[n] = x[2n] + i x[2n+1] */
+        unsigned j = k + DEEPEAR_WIN_PAD;
+        z[j] = ((float)frame[j] * (1.0f / 32768.0f)) * deepear_window[k];
+    }
+    fft_complex(z, m, DEEPEAR_LOG2_N_FFT - 1);
+    s->power[0] = (z[0] + z[1]) * (z[0] + z[1]);
+    s->power[m] = (z[0] - z[1]) * (z[0] - z[1]);
+    for (k = 1; k < m; k++) {
+        float ar = z[2 * k], ai = z[2 * k + 1], br = z[2 * (m - k)], bi = z[2 * (m - k) + 1];
+        float er = 0.5f * (ar + br), ei = 0.5f * (ai - bi);
+        float or_ = 0.5f * (ai + bi), oi = -0.5f * (ar - br);
+        float c = deepear_twiddle[2 * k], sn = deepear_twiddle[2 * k + 1];  /* W_N^k = c - i sn */
+        float xr = er + c * or_ + sn * oi, xi = ei + c * oi - sn * or_;
+        s->power[k] = xr * xr + xi * xi;
+    }
+}
+
+/* Mean-square level in dBFS (Parseval, float64 sum as the reference). */
+static float energy_db(const float *p) {
+    double total = 0.0;
+    unsigned k;
+    for (k = 0; k < DEEPEAR_N_BINS; k++) total += (double)p[k];
+    total = 2.0 * total - (double)p[0] - (double)p[DEEPEAR_N_BINS - 1];
+    return (float)(10.0 * log10(total / DEEPEAR_ENERGY_DENOM + 1e-10));
+}
+
+static void log_mel(const float *p, float *out) {
+    float mx = 0.0f, floor_;
+    unsigned b, i;
+    for (b = 0; b < DEEPEAR_N_MELS; b++) {
+        const float *w = deepear_mel_w + deepear_mel_off[b];
+        const float *q = p + deepear_mel_start[b];
+        float acc = 0.0f;
+        for (i = 0; i < deepear_mel_len[b]; i++) acc += q[i] * w[i];
+        out[b] = acc;
+        if (b == 0 || acc > mx) mx = acc;
+    }
+    floor_ = mx * DEEPEAR_LOG_RANGE_FACTOR;
+    if (floor_ < DEEPEAR_LOG_AMIN) floor_ = DEEPEAR_LOG_AMIN;
+    for (b = 0; b < DEEPEAR_N_MELS; b++) out[b] = 10.0f * log10f(out[b] > floor_ ? out[b] : floor_);
+}
+
+void deepear_frame_features(deepear_stream *s, const int16_t *frame, float *lm, float *e_db) {
+    power_spectrum(s, frame);
+    *e_db = energy_db(s->power);
+    log_mel(s->power, lm);
+}
+
+/* ---------------------------------------------------------------------------------------------------- */
+/* Silence filter: floor[t] = R(t) + min_{s<=t}(max(e[s], abs) - R(s)); active = e >= abs && e > floor + margin */
+static int silence_active(deepear_stream *s, float e, uint32_t t) {
+    double r = t + 1 > DEEPEAR_N_INIT ? DEEPEAR_RISE_PER_FRAME_DB * (double)(t - (DEEPEAR_N_INIT - 1)) : 0.0;
+    double ed = (double)e, m = (ed > DEEPEAR_ABS_FLOOR_DB ? ed : DEEPEAR_ABS_FLOOR_DB) - r;
+    if (t == 0 || m < s->floor_run_min) s->floor_run_min = m;
+    return ed >= DEEPEAR_ABS_FLOOR_DB && ed > r + s->floor_run_min + DEEPEAR_MARGIN_DB;
+}
+
+/* ---------------------------------------------------------------------------------------------------- */
+/* Voicing indicator */
+static float peakiness_db(const float *p, unsigned a, unsigned b) {
+    float s1 = 0.0f, s2 = 0.0f;
+    unsigned k;
+    for (k = a; k < b; k++) {
+        s1 += p[k];
+        s2 += p[k] * p[k];
+    }
+    return 10.0f * log10f((float)(b - a) * s2 / (s1 * s1 + 1e-30f) + 1e-12f);
+}
+
+static float speech_prob(deepear_stream *s, const float *lm) {
+    const unsigned n = DEEPEAR_VOI_N_LOW, c = DEEPEAR_VOI_CTX;
+    const float inv_n = 1.0f / (float)DEEPEAR_VOI_N_LOW;
+    float *f = s->voi_feat, lev = 0.0f, spread = 0.0f, flux1 = 0.0f, flux2 = 0.0f, dshape4 = 0.0f;
+    float flat = peakiness_db(s->power, DEEPEAR_HARM_LO_A, DEEPEAR_HARM_LO_B), hi, lo, fsum, psum, logit;
+    unsigned i, j, p1, p2, p4;
+    for (i = 0; i < n; i++) lev += lm[i] * inv_n;
+    if (s->voi_n == 0) {                            /* stream start: the first frame repeated into the past */
+        for (j = 0; j < c; j++) {
+            memcpy(s->voi_low + j * n, lm, n * sizeof(float));
+            s->voi_lev[j] = lev;
+            s->voi_flux[j] = 0.0f;
+            s->voi_flat[j] = flat;
+        }
+        s->voi_n = c;
+        s->voi_pos = 0;
+    }
+    p1 = (s->voi_pos + c - 1) % c;                  /* slots of frames t-1, t-2, t-4 */
+    p2 = (s->voi_pos + c - 2) % c;
+    p4 = (s->voi_pos + c - 4) % c;
+    for (i = 0; i < n; i++) {
+        float sh = lm[i] - lev;
+        float sh4 = s->voi_low[p4 * n + i] - s->voi_lev[p4];
+        f[i] = sh;
+        spread += sh * sh * inv_n;
+        flux1 += fabsf(lm[i] - s->voi_low[p1 * n + i]) * inv_n;
+        flux2 += fabsf(lm[i] - s->voi_low[p2 * n + i]) * inv_n;
+        dshape4 += fabsf(sh - sh4) * inv_n;
+    }
+    hi = lo = lev;                                  /* level range over the last CTX frames (incl. this one) */
+    for (j = 1; j < c; j++) {
+        float v = s->voi_lev[(s->voi_pos + c - j) % c];
+        if (v > hi) hi = v;
+        if (v < lo) lo = v;
+    }
+    fsum = flux1;
+    psum = flat;
+    for (j = 1; j < DEEPEAR_VOI_SHORT; j++) {
+        fsum += s->voi_flux[(s->voi_pos + c - j) % c];
+        psum += s->voi_flat[(s->voi_pos + c - j) % c];
+    }
+    f[n] = sqrtf(spread);
+    f[n + 1] = flat;
+    f[n + 2] = peakiness_db(s->power, DEEPEAR_HARM_HI_A, DEEPEAR_HARM_HI_B);
+    f[n + 3] = flux1;
+    f[n + 4] = flux2;
+    f[n + 5] = dshape4;
+    f[n + 6] = lev - s->voi_lev[p2];
+    f[n + 7] = hi - lev;
+    f[n + 8] = lev - lo;
+    f[n + 9] = fsum / (float)DEEPEAR_VOI_SHORT;
+    f[n + 10] = psum / (float)DEEPEAR_VOI_SHORT;
+    /* push this frame into the context ring */
+    memcpy(s->voi_low + s->voi_pos * n, lm, n * sizeof(float));
+    s->voi_lev[s->voi_pos] = lev;
+    s->voi_flux[s->voi_pos] = flux1;
+    s->voi_flat[s->voi_pos] = flat;
+    s->voi_pos = (s->voi_pos + 1) % c;
+    /* MLP: standardisation folded into w1 (w1 * scale, b1 - (mean * scale) @ w1), relu, dense(1), sigmoid */
+    for (j = 0; j < DEEPEAR_VOI_HIDDEN; j++) s->voi_hidden[j] = deepear_voi_b1[j];
+    for (i = 0; i < DEEPEAR_VOI_N_FEAT; i++) {
+        const float *w = deepear_voi_w1 + i * DEEPEAR_VOI_HIDDEN;
+        for (j = 0; j < DEEPEAR_VOI_HIDDEN; j++) s->voi_hidden[j] += f[i] * w[j];
+    }
+    logit = DEEPEAR_VOI_B2;
+    for (j = 0; j < DEEPEAR_VOI_HIDDEN; j++) logit += (s->voi_hidden[j] > 0.0f ? s->voi_hidden[j] : 0.0f) * deepear_voi_w2[j];
+    if (logit > 30.0f) logit = 30.0f;
+    if (logit < -30.0f) logit = -30.0f;
+    return 1.0f / (1.0f + expf(-logit));
+}
+
+/* ---------------------------------------------------------------------------------------------------- */
+/* The multi-task MLP */
+static float activation(float x, int act) {
+    switch (act) {
+    case ACT_SIGMOID: return 1.0f / (1.0f + expf(-x));
+    case ACT_RELU: return x > 0.0f ? x : 0.0f;
+    case ACT_TANH: return tanhf(x);
+    default: return x;
+    }
+}
+
+#ifdef DEEPEAR_FLOAT
+static void deepear_mlp_layer(deepear_stream *s, int li, const float *x, float *y) {
+    const deepear_flayer *L = &deepear_flayers[li];
+    int o, j;
+    (void)s;
+    for (o = 0; o < L->n_out; o++) {
+        const float *w = L->w + (size_t)o * (size_t)L->n_in;
+        float acc = 0.0f;
+        for (j = 0; j < L->n_in; j++) acc += x[j] * w[j];
+        y[o] = activation(acc + L->b[o], L->act);
+    }
+}
+#else
+static void deepear_mlp_layer(deepear_stream *s, int li, const float *x, float *y) {
+    const deepear_qlayer *L = &deepear_qlayers[li];
+    int8_t *q = s->act_q;
+    int o, j;
+    for (j = 0; j < L->n_in; j++) {                 /* round half to even, saturate to [-128, 127] */
+        float r = rintf(x[j] / L->in_scale);
+        q[j] = (int8_t)(r > 127.0f ? 127 : (r < -128.0f ? -128 : (int)r));
+    }
+    for (o = 0; o < L->n_out; o++) {
+        const int8_t *w = L->w + (size_t)o * (size_t)L->n_in;
+        int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;     /* 4 partial sums: exact in int32, any order */
+        for (j = 0; j + 4 <= L->n_in; j += 4) {
+            a0 += (int32_t)q[j] * (int32_t)w[j];
+            a1 += (int32_t)q[j + 1] * (int32_t)w[j + 1];
+            a2 += (int32_t)q[j + 2] * (int32_t)w[j + 2];
+            a3 += (int32_t)q[j + 3] * (int32_t)w[j + 3];
+        }
+        for (; j < L->n_in; j++) a0 += (int32_t)q[j] * (int32_t)w[j];
+        y[o] = activation((float)(L->bias[o] + ((a0 + a1) + (a2 + a3))) * L->rescale[o], L->act);
+    }
+}
+#endif
+
+/* x (DEEPEAR_DIM raw) -> standardise -> trunk into s->trunk_out. */
+static void deepear_mlp_trunk(deepear_stream *s, const float *x) {
+    float *a = s->act_a, *b = s->act_b, *t;
+    int i;
+    for (i = 0; i < DEEPEAR_DIM; i++) a[i] = (x[i] - deepear_in_mean[i]) / deepear_in_std[i];
+    for (i = 0; i < DEEPEAR_N_TRUNK; i++) {
+        deepear_mlp_layer(s, i, a, b);
+        t = a;
+        a = b;
+        b = t;
+    }
+    memcpy(s->trunk_out, a, sizeof(float) * DEEPEAR_TRUNK_OUT);
+}
+
+/* Head of `task` on s->trunk_out -> logits into out (n_classes). */
+static void deepear_mlp_head(deepear_stream *s, int task, float *out) {
+    const float *src = s->trunk_out;
+    float *bufs[2];
+    int i, n = deepear_task_n_layers[task], first = deepear_task_first_layer[task];
+    bufs[0] = s->act_a;
+    bufs[1] = s->act_b;
+    for (i = 0; i < n; i++) {
+        float *dst = (i == n - 1) ? out : bufs[i & 1];
+        deepear_mlp_layer(s, first + i, src, dst);
+        src = dst;
+    }
+}
+
+void deepear_mlp_all(deepear_stream *s, const float *x, float *out) {
+    int t;
+    deepear_mlp_trunk(s, x);
+    for (t = 0; t < DEEPEAR_N_TASKS; t++) deepear_mlp_head(s, t, out + deepear_task_offset[t]);
+}
+
+static int softmax_argmax(float *z, int n) {
+    float mx = z[0], sum = 0.0f;
+    int i, top = 0;
+    for (i = 1; i < n; i++)
+        if (z[i] > mx) {
+            mx = z[i];
+            top = i;
+        }
+    for (i = 0; i < n; i++) {
+        z[i] = expf(z[i] - mx);
+        sum += z[i];
+    }
+    for (i = 0; i < n; i++) z[i] /= sum;
+    return top;
+}
+
+/* ---------------------------------------------------------------------------------------------------- */
+/* Windows: selection rule, summary statistics, routing */
+static void heap_sort(float *v, int n) {
+    int i, end;
+    for (i = n / 2 - 1; i >= 0; i--) {
+        int r = i;
+        for (;;) {
+            int c = 2 * r + 1;
+            float t;
+            if (c >= n) break;
+            if (c + 1 < n && v[c + 1] > v[c]) c++;
+            if (v[r] >= v[c]) break;
+            t = v[r]; v[r] = v[c]; v[c] = t;
+            r = c;
+        }
+    }
+    for (end = n - 1; end > 0; end--) {
+        float t = v[0];
+        int r = 0;
+        v[0] = v[end];
+        v[end] = t;
+        for (;;) {
+            int c = 2 * r + 1;
+            if (c >= end) break;
+            if (c + 1 < end && v[c + 1] > v[c]) c++;
+            if (v[r] >= v[c]) break;
+            t = v[r]; v[r] = v[c]; v[c] = t;
+            r = c;
+        }
+    }
+}
+
+static float quantile_sorted(const float *v, int k, double q) {
+    double pos = q * (double)(k - 1);
+    int lo = (int)floor(pos), hi = lo + 1 < k - 1 ? lo + 1 : k - 1;
+    float frac = (float)(pos - (double)lo);
+    return v[lo] + frac * (v[hi] - v[lo]);
+}
+
+/* Selected frames of the window [start, start + w) -> s->features; returns k (frames used). */
+static int window_stats(deepear_stream *s, uint32_t start, uint32_t w, const uint8_t *sel) {
+    int b, k = 0, st;
+    uint32_t i;
+    for (b = 0; b < DEEPEAR_N_MELS; b++) {
+        double sum = 0.0, ss = 0.0;
+        float mean;
+        k = 0;
+        for (i = 0; i < w; i++)
+            if (sel[i]) {
+                float v = s->ring_values[((start + i) % DEEPEAR_MAX_WIN) * DEEPEAR_N_MELS + b];
+                s->sort_buf[k++] = v;
+                sum += (double)v;
+            }
+        mean = (float)(sum / (double)k);
+        for (i = 0; i < (uint32_t)k; i++) {
+            float d = s->sort_buf[i] - mean;
+            ss += (double)(d * d);
+        }
+        heap_sort(s->sort_buf, k);
+        for (st = 0; st < DEEPEAR_N_STATS; st++) {
+            float v;
+            switch (deepear_stat_code[st]) {
+            case 0: v = mean; break;
+            case 1: v = sqrtf((float)(ss / (double)k)); break;
+            case 2: v = s->sort_buf[0]; break;
+            case 3: v = s->sort_buf[k - 1]; break;
+            case 4: v = quantile_sorted(s->sort_buf, k, 0.5); break;
+            case 5: v = quantile_sorted(s->sort_buf, k, 0.25); break;
+            default: v = quantile_sorted(s->sort_buf, k, 0.75); break;
+            }
+            s->features[b * DEEPEAR_N_STATS + st] = v;
+        }
+    }
+    return k;
+}
+
+static void emit_window(deepear_stream *s, int g, uint32_t start, uint32_t w, int partial, deepear_event_fn cb,
+                        void *user) {
+    uint8_t sel[DEEPEAR_MAX_WIN];
+    deepear_event ev;
+    uint32_t i, n_active = 0;
+    int any_audible = 0, use_active, k = 0, t, trunk_done = 0;
+    double score = 0.0;
+    for (i = 0; i < w; i++) {
+        uint32_t slot = (start + i) % DEEPEAR_MAX_WIN;
+        n_active += s->ring_active[slot];
+        if (s->ring_energy[slot] > DEEPEAR_ABS_FLOOR_DB) any_audible = 1;
+    }
+    use_active = n_active >= DEEPEAR_MIN_ACTIVE;
+    memset(&ev, 0, sizeof(ev));
+    ev.silent = !use_active && !any_audible;
+    for (i = 0; i < w; i++) {
+        uint32_t slot = (start + i) % DEEPEAR_MAX_WIN;
+        sel[i] = (uint8_t)(use_active ? s->ring_active[slot] : (ev.silent ? 1 : s->ring_energy[slot] > DEEPEAR_ABS_FLOOR_DB));
+        if (sel[i]) {
+            score += (double)s->ring_speech[slot];
+            k++;
+        }
+    }
+    score = ev.silent ? 0.0 : score / (double)(k > 0 ? k : 1);
+    window_stats(s, start, w, sel);
+    ev.speech_score = (float)score;
+    ev.voiced = !ev.silent && (float)score > DEEPEAR_WINDOW_THRESHOLD;
+    ev.t_start = (double)start * DEEPEAR_HOP_S;
+    ev.t_end = (double)(start + w - 1) * DEEPEAR_HOP_S + DEEPEAR_FRAME_S;
+    ev.group = g;
+    ev.partial = partial;
+    ev.n_selected = k;
+    ev.features = s->features;
+    ev.n_tasks = deepear_group_n_tasks[g];
+    for (t = 0; t < ev.n_tasks; t++) {
+        int task = deepear_group_tasks[g][t];
+        ev.task[t] = task;
+        ev.top[t] = -1;
+        ev.probs[t] = NULL;
+        if (ev.silent) {
+            ev.status[t] = DEEPEAR_TASK_SKIPPED_SILENT;
+        } else if (s->routing && deepear_task_speech[task] && !ev.voiced) {
+            ev.status[t] = DEEPEAR_TASK_SKIPPED_NOT_SPEECH;
+        } else {
+            float *p = s->probs + deepear_task_offset[task];
+            if (!trunk_done) {
+                deepear_mlp_trunk(s, s->features);
+                trunk_done = 1;
+            }
+            deepear_mlp_head(s, task, p);
+            ev.status[t] = DEEPEAR_TASK_RAN;
+            ev.top[t] = softmax_argmax(p, deepear_task_n_cls[task]);
+            ev.probs[t] = p;
+        }
+    }
+    s->n_emitted[g]++;
+    if (cb) cb(&ev, user);
+}
+
+/* ---------------------------------------------------------------------------------------------------- */
+/* Streaming */
+void deepear_init(deepear_stream *s) {
+    memset(s, 0, sizeof(*s));
+    s->routing = 1;
+}
+
+void deepear_set_routing(deepear_stream *s, int on) { s->routing = on ? 1u : 0u; }
+
+static void process_frame(deepear_stream *s, deepear_event_fn cb, void *user) {
+    uint32_t t = s->n_frames, slot = t % DEEPEAR_MAX_WIN;
+    float *lm = s->ring_values + slot * DEEPEAR_N_MELS, e;
+    int g;
+    deepear_frame_features(s, s->pcm, lm, &e);
+    s->ring_energy[slot] = e;
+    s->ring_active[slot] = (uint8_t)silence_active(s, e, t);
+    s->ring_speech[slot] = speech_prob(s, lm);
+    s->n_frames = t + 1;
+    for (g = 0; g < DEEPEAR_N_GROUPS; g++) {
+        uint32_t w = deepear_group_win[g], h = deepear_group_hop[g];
+        if (s->n_frames >= w && (s->n_frames - w) % h == 0) emit_window(s, g, s->n_frames - w, w, 0, cb, user);
+    }
+}
+
+void deepear_push(deepear_stream *s, const int16_t *pcm, size_t n, deepear_event_fn cb, void *user) {
+    while (n > 0) {
+        size_t take = DEEPEAR_N_FFT - s->n_pcm;
+        if (take > n) take = n;
+        memcpy(s->pcm + s->n_pcm, pcm, take * sizeof(int16_t));
+        s->n_pcm += (uint32_t)take;
+        pcm += take;
+        n -= take;
+        if (s->n_pcm == DEEPEAR_N_FFT) {
+            process_frame(s, cb, user);
+            memmove(s->pcm, s->pcm + DEEPEAR_HOP, (DEEPEAR_N_FFT - DEEPEAR_HOP) * sizeof(int16_t));
+            s->n_pcm = DEEPEAR_N_FFT - DEEPEAR_HOP;
+        }
+    }
+}
+
+void deepear_flush(deepear_stream *s, deepear_event_fn cb, void *user) {
+    int g;
+    uint32_t routing = s->routing;
+    for (g = 0; g < DEEPEAR_N_GROUPS; g++)
+        if (s->n_emitted[g] == 0 && s->n_frames > 0) emit_window(s, g, 0, s->n_frames, 1, cb, user);
+    deepear_init(s);
+    s->routing = routing;
+}

@@ -1,0 +1,130 @@
+/* deepear_run: raw 16 kHz mono int16 little-endian PCM -> one JSON line per window event.
+ *
+ *   deepear_run [--all] [--features] [--chunk N] FILE.pcm|-
+ *   deepear_run --info
+ *
+ * --all       routing off: speech tasks run on unvoiced windows too (what the golden comparison uses)
+ * --features  include the window's summary vector ("features": [...])
+ * --chunk N   push the PCM in chunks of N samples (default 1024; results do not depend on it)
+ * The int8 or float model is chosen at compile time (-DDEEPEAR_FLOAT).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "deepear_model.h"
+
+#define MAX_CHUNK 65536
+
+static deepear_stream g_stream;
+static int16_t g_pcm[MAX_CHUNK];
+static unsigned char g_bytes[2 * MAX_CHUNK];
+
+typedef struct {
+    int features;
+} run_opts;
+
+static void print_floats(const float *v, int n) {
+    int i;
+    putchar('[');
+    for (i = 0; i < n; i++) printf(i ? ",%.9g" : "%.9g", (double)v[i]);
+    putchar(']');
+}
+
+static void on_event(const deepear_event *ev, void *user) {
+    const run_opts *o = (const run_opts *)user;
+    int t;
+    printf("{\"group\":%d,\"window_s\":%.9g,\"t_start\":%.9g,\"t_end\":%.9g,\"silent\":%s,\"voiced\":%s,"
+           "\"partial\":%s,\"speech_score\":%.9g,\"n_selected\":%d,\"tasks\":{",
+           ev->group, deepear_group_window_s(ev->group), ev->t_start, ev->t_end, ev->silent ? "true" : "false",
+           ev->voiced ? "true" : "false", ev->partial ? "true" : "false", (double)ev->speech_score, ev->n_selected);
+    for (t = 0; t < ev->n_tasks; t++) {
+        int task = ev->task[t];
+        printf("%s\"%s\":{", t ? "," : "", deepear_task_name(task));
+        if (ev->status[t] == DEEPEAR_TASK_RAN) {
+            printf("\"status\":\"ran\",\"top\":%d,\"label\":\"%s\",\"probs\":", ev->top[t],
+                   deepear_label(task, ev->top[t]));
+            print_floats(ev->probs[t], deepear_task_n_classes(task));
+        } else {
+            printf("\"status\":\"%s\"", ev->status[t] == DEEPEAR_TASK_SKIPPED_SILENT ? "silent" : "not_speech");
+        }
+        putchar('}');
+    }
+    putchar('}');
+    if (o->features) {
+        printf(",\"features\":");
+        print_floats(ev->features, DEEPEAR_DIM);
+    }
+    printf("}\n");
+}
+
+static int print_info(void) {
+    int g, t, c;
+    printf("{\"arena_bytes\":%lu,\"float_build\":%s,\"dim\":%d,\"sample_rate\":%d,\"max_window_frames\":%d,"
+           "\"tasks\":[", (unsigned long)deepear_arena_bytes(), deepear_is_float_build() ? "true" : "false",
+           DEEPEAR_DIM, DEEPEAR_SAMPLE_RATE, DEEPEAR_MAX_WIN);
+    for (t = 0; t < DEEPEAR_N_TASKS; t++) {
+        printf("%s{\"name\":\"%s\",\"speech\":%s,\"labels\":[", t ? "," : "", deepear_task_name(t),
+               deepear_task_is_speech(t) ? "true" : "false");
+        for (c = 0; c < deepear_task_n_classes(t); c++) printf("%s\"%s\"", c ? "," : "", deepear_label(t, c));
+        printf("]}");
+    }
+    printf("],\"groups\":[");
+    for (g = 0; g < DEEPEAR_N_GROUPS; g++)
+        printf("%s{\"window_s\":%.9g,\"hop_s\":%.9g}", g ? "," : "", deepear_group_window_s(g), deepear_group_hop_s(g));
+    printf("]}\n");
+    return 0;
+}
+
+static int usage(void) {
+    fprintf(stderr, "usage: deepear_run [--all] [--features] [--chunk N] FILE.pcm|-\n       deepear_run --info\n");
+    return 2;
+}
+
+int main(int argc, char **argv) {
+    run_opts opts;
+    const char *path = NULL;
+    long chunk = 1024;
+    int i, routing = 1, carry = -1;
+    FILE *f;
+    opts.features = 0;
+    for (i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--info") == 0) return print_info();
+        if (strcmp(argv[i], "--all") == 0) routing = 0;
+        else if (strcmp(argv[i], "--features") == 0) opts.features = 1;
+        else if (strcmp(argv[i], "--chunk") == 0 && i + 1 < argc) {
+            chunk = strtol(argv[++i], NULL, 10);
+            if (chunk < 1 || chunk > MAX_CHUNK) {
+                fprintf(stderr, "deepear_run: --chunk must be in 1..%d\n", MAX_CHUNK);
+                return 2;
+            }
+        } else if (argv[i][0] == '-' && argv[i][1] != '\0') return usage();
+        else path = argv[i];
+    }
+    if (!path) return usage();
+    f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
+    if (!f) {
+        fprintf(stderr, "deepear_run: cannot open %s\n", path);
+        return 1;
+    }
+    deepear_init(&g_stream);
+    deepear_set_routing(&g_stream, routing);
+    for (;;) {
+        size_t off = carry >= 0 ? 1 : 0, got, n, k;
+        if (carry >= 0) g_bytes[0] = (unsigned char)carry;
+        got = fread(g_bytes + off, 1, 2 * (size_t)chunk - off, f) + off;
+        if (got < 2) {
+            carry = got == 1 ? g_bytes[0] : -1;
+            break;
+        }
+        n = got / 2;
+        for (k = 0; k < n; k++)  /* little-endian int16, whatever the host's byte order */
+            g_pcm[k] = (int16_t)(uint16_t)((unsigned)g_bytes[2 * k] | ((unsigned)g_bytes[2 * k + 1] << 8));
+        carry = (got & 1u) ? g_bytes[got - 1] : -1;
+        deepear_push(&g_stream, g_pcm, n, on_event, &opts);
+    }
+    if (f != stdin) fclose(f);
+    if (carry >= 0) fprintf(stderr, "deepear_run: warning: odd number of bytes, last byte ignored\n");
+    deepear_flush(&g_stream, on_event, &opts);
+    return 0;
+}
