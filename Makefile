@@ -28,6 +28,7 @@ run: setup
 	$(VENV)/bin/deepear train recipes/quickstart.yaml
 	$(VENV)/bin/deepear eval runs/quickstart/0 --confusion
 	$(VENV)/bin/deepear export runs/quickstart/0 --out exported/quickstart --int8 --target watch-m4
+	$(VENV)/bin/deepear analyze $(DEEPEAR_DATA)/ravdess/Actor_01/03-01-05-02-01-01-01.flac --bundle exported/quickstart
 
 test: setup
 	$(PY) -m pytest -q

@@ -5,6 +5,8 @@
     deepear data fetch NAME               download and unpack an official archive (resumable)
     deepear data cache [--corpus NAME]    extract and cache front-end features for every corpus
     deepear train RECIPE / eval RUN / profile / compress / partition / export RUN --out DIR
+    deepear analyze FILE [--bundle B]     timeline of scene / emotion / stress / speaker of a file
+    deepear listen [--bundle B]           the same, live from a microphone
 """
 from __future__ import annotations
 
@@ -357,6 +359,9 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--no-golden-audio", action="store_true",
                     help="leave the golden clips' PCM out of golden/ (rebuilt from the corpora when checked)")
     ex.set_defaults(func=_cmd_export)
+    from deepear.runtime.commands import add_parsers as add_runtime_parsers
+
+    add_runtime_parsers(sub)
     return p
 
 

@@ -61,9 +61,10 @@ class Windows:
         return int(self.x.shape[0])
 
 
-def analyze(y: np.ndarray, cfg: FrontEndConfig) -> FrameFeatures:
+def analyze(y: np.ndarray, cfg: FrontEndConfig, voicing_model: voicing.VoicingModel | None = None) -> FrameFeatures:
     """Frame-level front end of a mono float32 signal at cfg.sample_rate (see `deepear.audio.io`).
 
+    `voicing_model`: the voicing MLP (e.g. the one embedded in a bundle); None = cfg.voicing.model_path's.
     Raises AudioError when y is shorter than one frame.
     """
     power = power_spectrum(y, cfg)
@@ -72,7 +73,7 @@ def analyze(y: np.ndarray, cfg: FrontEndConfig) -> FrameFeatures:
     energy = frame_energy_db(power, cfg)
     lm = log_mel_from_power(power, cfg)
     active = silence.active_frames(energy, cfg.hop_ms / 1000.0, cfg.silence)
-    speech = voicing.speech_prob(power, lm, energy, cfg)
+    speech = voicing.speech_prob(power, lm, energy, cfg, model=voicing_model)
     return FrameFeatures(values=band_values(lm, cfg), energy_db=energy, active=active, speech_prob=speech,
                          hop_s=cfg.hop_ms / 1000.0, n_samples=int(np.asarray(y).shape[0]))
 
@@ -116,16 +117,27 @@ def summarize(ff: FrameFeatures, cfg: FrontEndConfig, window_s: float, hop_s: fl
     a window's statistics use.
     """
     bounds = window_bounds(ff.n_frames, cfg, window_s, hop_s)
+    return summarize_bounds(ff, cfg, bounds, int(round(window_s * 1000.0 / cfg.hop_ms)))
+
+
+def summarize_bounds(ff: FrameFeatures, cfg: FrontEndConfig, bounds: np.ndarray, full_w: int,
+                     frame_offset: int = 0) -> Windows:
+    """Summarise the windows `bounds` ((N, 2) [start, end) frame indices into `ff`, all of one length).
+
+    `full_w` is the task window length in frames (shorter windows are `partial`); `frame_offset` is the index
+    of ff's first frame in the whole stream (times are reported from the start of the stream). Used by
+    `summarize` and by the streaming front end (`deepear.audio.streaming`), so both compute windows with
+    the same code.
+    """
     n = bounds.shape[0]
-    full_w = int(round(window_s * 1000.0 / cfg.hop_ms))
     idx, sel, silent = window_selection(ff, cfg, bounds)
     active = ff.active[idx]
     x = summary_stats_batch(ff.values[idx], sel, cfg.stats) if n else np.zeros((0, cfg.dim), np.float32)
     k = sel.sum(axis=1)
     score = np.where(silent, 0.0, (ff.speech_prob[idx] * sel).sum(axis=1) / np.maximum(k, 1)).astype(np.float32)
     voiced = ~silent & (score > cfg.voicing.window_threshold)
-    t0 = bounds[:, 0] * ff.hop_s
-    t1 = (bounds[:, 1] - 1) * ff.hop_s + cfg.n_fft / cfg.sample_rate  # end of the window's last frame
+    t0 = (bounds[:, 0] + frame_offset) * ff.hop_s
+    t1 = (bounds[:, 1] + frame_offset - 1) * ff.hop_s + cfg.n_fft / cfg.sample_rate  # end of the last frame
     partial = (bounds[:, 1] - bounds[:, 0]) < full_w
     return Windows(x=x, t_start=t0, t_end=t1, silent=silent, voiced=voiced, speech_score=score,
                    active_fraction=active.mean(axis=1).astype(np.float32) if n else np.zeros(0, np.float32),

@@ -56,6 +56,12 @@ def to_mono_float32(data: np.ndarray, where: str = "audio") -> np.ndarray:
     Raises AudioError on a wrong shape or dtype, empty input, or NaN/Inf samples.
     """
     a = np.asarray(data)
+    if a.dtype == np.float32 and a.ndim == 1 and a.size:   # the common case of a stream: no conversion
+        if not np.isfinite(a.sum(dtype=np.float64)):
+            bad = int(np.count_nonzero(~np.isfinite(a)))
+            if bad:
+                raise AudioError(f"{where}: audio contains {bad} NaN/Inf sample(s)")
+        return np.ascontiguousarray(a)
     if a.ndim not in (1, 2):
         raise AudioError(f"{where}: expected samples shaped (n,) or (n, channels), got shape {a.shape}")
     if a.ndim == 2 and a.shape[1] == 0:

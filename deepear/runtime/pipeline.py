@@ -1,0 +1,153 @@
+"""`Pipeline`: a loaded bundle that predicts on clips (batch) and opens streams.
+
+    p = Pipeline.load("exported/deepear-4task")          # fp32; precision="int8" for model.int8.onnx
+    pred = p.predict(y, sample_rate=44100)                # a clip in memory
+    pred["emotion"].label, pred["emotion"].probabilities
+    pred.windows                                          # per-window events, as a stream reports them
+    for ev in p.stream(FileSource("talk.flac")): ...      # events as the audio arrives
+
+Batch path: validate and resample the clip (soxr HQ), `frontend.analyze` it with the bundle's front end and
+voicing model, `frontend.summarize` it per window group, route the windows (`routing.route`). Clip-level
+result per task: the mean of the probability vectors of the windows the task ran on, label = its argmax;
+when the task ran on no window (all silent, or no voiced window for a speech task) the label is None and
+`status` says why. No torch: numpy, soxr, soundfile and onnxruntime only.
+"""
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from deepear.audio.frontend import analyze, summarize
+from deepear.audio.io import load_audio, prepare
+from deepear.runtime.bundle import Bundle, load_bundle
+from deepear.runtime.events import Event
+from deepear.runtime.onnx_model import OnnxModel
+from deepear.runtime.routing import route
+from deepear.runtime.stream import Stream
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TaskResult:
+    """Clip-level result of one task (see module docstring for the aggregation)."""
+
+    task: str
+    label: str | None
+    probability: float | None
+    probabilities: dict[str, float] | None
+    status: str              # "ok" (ran on >= 1 window), "silent" (every window silent), "not_speech"
+    n_windows: int           # windows of the task's group
+    n_run: int               # windows the task ran on
+    n_silent: int
+    n_voiced: int
+
+
+@dataclass
+class Prediction:
+    """A clip's result: per task (`pred[task]`), and every window's events in stream order (`windows`)."""
+
+    tasks: dict[str, TaskResult]
+    windows: list[Event]
+    duration_s: float
+    sample_rate: int          # rate of the input audio
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __getitem__(self, task: str) -> TaskResult:
+        return self.tasks[task]
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready: duration, per-task results, per-window events."""
+        from dataclasses import asdict
+        return {"duration_s": round(self.duration_s, 4), "sample_rate": self.sample_rate,
+                "tasks": {t: asdict(r) for t, r in self.tasks.items()},
+                "windows": [e.to_dict() for e in self.windows], **self.extra}
+
+
+class Pipeline:
+    """A bundle ready to run: front end + voicing + onnxruntime session. Thread-compatible, stream-safe:
+    every stream keeps its own state; the session is shared."""
+
+    def __init__(self, bundle: Bundle, model: OnnxModel) -> None:
+        self.bundle = bundle
+        self.model = model
+
+    @classmethod
+    def load(cls, bundle_dir: str | os.PathLike, precision: str = "fp32", threads: int = 1) -> "Pipeline":
+        """Load `bundle_dir` (manifest.json + model.onnx / model.int8.onnx); `threads` onnxruntime intra-op threads.
+
+        Raises BundleError (a ConfigError) naming the path and key of any problem.
+        """
+        b = load_bundle(Path(bundle_dir))
+        return cls(b, OnnxModel(b, precision=precision, threads=threads))
+
+    @property
+    def tasks(self) -> list[str]:
+        """Task names in model output order."""
+        return list(self.bundle.tasks)
+
+    @property
+    def sample_rate(self) -> int:
+        """The front end's rate (Hz); other rates are resampled."""
+        return self.bundle.front_end.sample_rate
+
+    @property
+    def precision(self) -> str:
+        return self.model.precision
+
+    def labels(self, task: str) -> tuple[str, ...]:
+        return self.bundle.tasks[task].labels
+
+    # Batch -------------------------------------------------------------------------------------------------
+    def predict(self, audio: np.ndarray, sample_rate: int) -> Prediction:
+        """Run every task on a clip: `audio` (n,) or (n, channels), float in [-1, 1] or integer PCM, at
+        `sample_rate` Hz (4 kHz .. 384 kHz). Raises AudioError for a wrong shape or dtype, NaN/Inf, an
+        unsupported rate, or a clip shorter than one frame (32 ms)."""
+        cfg = self.bundle.front_end
+        y = prepare(audio, sample_rate, cfg.sample_rate, min_samples=cfg.n_fft, where="predict audio")
+        return self._predict_signal(y, int(sample_rate), np.asarray(audio).shape[0] / float(sample_rate))
+
+    def predict_file(self, path: str | os.PathLike) -> Prediction:
+        """`predict` on an audio file (anything soundfile reads; resampled to the bundle's rate)."""
+        cfg = self.bundle.front_end
+        y = load_audio(path, cfg.sample_rate, min_samples=cfg.n_fft)
+        pred = self._predict_signal(y, cfg.sample_rate, y.shape[0] / float(cfg.sample_rate))
+        pred.extra["path"] = str(path)
+        return pred
+
+    def _predict_signal(self, y: np.ndarray, in_rate: int, duration_s: float) -> Prediction:
+        cfg = self.bundle.front_end
+        ff = analyze(y, cfg, self.bundle.voicing_model)
+        wins = [summarize(ff, cfg, g.window_s, g.hop_s) for g in self.bundle.groups]
+        events = route(self.bundle, self.model, wins)
+        return Prediction(aggregate(self.bundle, events), events, duration_s, in_rate)
+
+    # Streaming ---------------------------------------------------------------------------------------------
+    def stream(self, source: Any = None, sample_rate: int | None = None, smoothing: int = 1) -> Stream:
+        """A new independent stream (see `Stream`): iterate it over `source`, or `push` chunks yourself."""
+        return Stream(self, source=source, sample_rate=sample_rate, smoothing=smoothing)
+
+
+def aggregate(bundle: Bundle, events: list[Event]) -> dict[str, TaskResult]:
+    """Clip-level result per task from per-window events (mean probabilities over the windows it ran on)."""
+    out: dict[str, TaskResult] = {}
+    for task, spec in bundle.tasks.items():
+        evs = [e for e in events if e.task == task]
+        ran = [e for e in evs if e.status == "ok"]
+        n_silent = sum(e.status == "silent" for e in evs)
+        n_voiced = sum(e.voiced for e in evs)
+        if ran:
+            mean = np.mean([[e.probabilities[lab] for lab in spec.labels] for e in ran], axis=0)
+            k = int(np.argmax(mean))
+            out[task] = TaskResult(task, spec.labels[k], float(mean[k]),
+                                   {lab: float(v) for lab, v in zip(spec.labels, mean)}, "ok", len(evs),
+                                   len(ran), n_silent, n_voiced)
+        else:
+            status = "silent" if n_silent == len(evs) else "not_speech"
+            out[task] = TaskResult(task, None, None, None, status, len(evs), 0, n_silent, n_voiced)
+    return out
