@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -26,10 +27,14 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from deepear.export.golden import golden_pcm  # noqa: E402
 from deepear.export.c_build import compile_c, fits_target, measure_c  # noqa: E402
 
 FUNCS = ("main", "deepear_push", "deepear_flush", "emit_window", "deepear_mlp_trunk", "deepear_mlp_head",
          "deepear_frame_features")
+
+
+DATA_ROOT = Path(os.environ.get("DEEPEAR_DATA") or Path(__file__).resolve().parents[2] / "shared" / "datasets")
 
 
 def callgrind(exe: Path, pcm: Path, tmp: Path) -> tuple[dict[str, int], list[dict]]:
@@ -60,7 +65,7 @@ def count_instructions(bundle: Path, float_build: bool, tmp: Path) -> dict:
     n_frames = n_windows = n_inferences = 0
     seconds = 0.0
     for clip in golden["clips"]:
-        t, events = callgrind(exe, bundle / "golden" / clip["pcm"], tmp)
+        t, events = callgrind(exe, golden_pcm(bundle, clip, DATA_ROOT, tmp), tmp)
         for f in FUNCS:
             tot[f] += t.get(f, 0)
         n = int(clip["n_samples"])
@@ -76,6 +81,43 @@ def count_instructions(bundle: Path, float_build: bool, tmp: Path) -> dict:
             "frontend_per_frame": (lib - tot["emit_window"]) / max(n_frames, 1),
             "stats_per_window": (tot["emit_window"] - mlp) / max(n_windows, 1),
             "per_audio_second": lib / max(seconds, 1e-9)}
+
+
+def latency_batch1(bundle: Path, tmp: Path, n: int = 20000) -> dict[str, float]:
+    """Microseconds per inference of the network alone at batch 1, one core: onnxruntime fp32 / int8 (median of
+    timed runs on a real golden window) and the C library's int8 / float builds (`deepear_run --time-mlp`)."""
+    import time
+
+    import numpy as np
+    import onnxruntime as ort
+
+    out: dict[str, float] = {}
+    doc = json.loads((bundle / "golden" / "golden.json").read_text())
+    x = np.asarray(doc["clips"][0]["groups"][0]["windows"][0]["features"], np.float32)[None]
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = so.inter_op_num_threads = 1
+    for name, f in (("onnxruntime fp32", "model.onnx"), ("onnxruntime int8", "model.int8.onnx")):
+        sess = ort.InferenceSession(str(bundle / f), so, providers=["CPUExecutionProvider"])
+        for _ in range(200):
+            sess.run(None, {"x": x})
+        ts = []
+        for _ in range(2000):
+            t0 = time.perf_counter()
+            sess.run(None, {"x": x})
+            ts.append(time.perf_counter() - t0)
+        out[name] = 1e6 * float(np.median(ts))
+    for name, fb in (("C int8", False), ("C float", True)):
+        exe = compile_c(_copy_c(bundle, tmp, fb), tmp / f"run_{int(fb)}", float_build=fb)
+        r = subprocess.run([str(exe), "--time-mlp", str(n)], capture_output=True, text=True, check=True)
+        out[name] = float(json.loads(r.stdout)["us_per_inference"])
+    return out
+
+
+def _copy_c(bundle: Path, tmp: Path, fb: bool) -> Path:
+    d = tmp / f"c_{int(fb)}"
+    if not d.exists():
+        shutil.copytree(bundle / "c", d)
+    return d
 
 
 def table(m: dict, ins: dict[str, dict]) -> str:
@@ -133,6 +175,14 @@ def main() -> None:
             for name, fb in (("int8", False), ("float", True)):
                 ins[name] = count_instructions(args.bundle, fb, Path(t))
     text = f"C library of `{args.bundle.as_posix().rstrip('/')}`.\n\n" + table(m, ins)
+    with tempfile.TemporaryDirectory(prefix="deepear-clat-") as t:
+        lat = latency_batch1(args.bundle, Path(t))
+    text += ("\n\nLatency of the network alone at batch 1 on this machine's CPU (one core; onnxruntime: median of "
+             "2000 runs on a real window, 1 intra-op thread; C: CPU time of `deepear_run --time-mlp 20000`, "
+             "portable C99 at -O2 without SIMD intrinsics):\n\n| onnxruntime fp32 | onnxruntime int8 | C int8 | "
+             "C float |\n|---:|---:|---:|---:|\n| " + " | ".join(f"{lat[k]:.0f} us" for k in
+                                                        ("onnxruntime fp32", "onnxruntime int8", "C int8", "C float"))
+             + " |")
     print(text)
     if args.write:
         from bench.report import write_section

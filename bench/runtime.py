@@ -101,6 +101,7 @@ def main() -> int:
     ap.add_argument("--distinct-minutes", type=float, default=20.0, help="distinct audio before repeating")
     ap.add_argument("--chunk-ms", type=float, default=100.0, help="chunk of the latency run (default 100 ms)")
     ap.add_argument("--cpu", type=int, default=None, help="CPU to pin to (default: the last one allowed)")
+    ap.add_argument("--repeats", type=int, default=3, help="repeats of every measurement (median reported)")
     ap.add_argument("--write", action="store_true", help="write the runtime section of docs/benchmarks.md")
     args = ap.parse_args()
 
@@ -111,16 +112,29 @@ def main() -> int:
     dur = len(y) / SR
     print(f"audio: {dur / 60:.1f} min ({n_files} real files, {distinct_s / 60:.1f} min distinct, repeated)")
     rows = []
-    for precision in ("fp32", "int8"):
-        pipe = Pipeline.load(args.bundle, precision=precision, threads=1)
-        run_stream(pipe, y[: 20 * SR], int(args.chunk_ms * SR / 1000))       # warm-up
-        r = run_stream(pipe, y, int(args.chunk_ms * SR / 1000))
-        r1 = run_stream(pipe, y, SR)
-        rb = run_batch(pipe, y[: min(len(y), 10 * 60 * SR)])
-        st = r["state"]
+    pipes = {prec: Pipeline.load(args.bundle, precision=prec, threads=1) for prec in ("fp32", "int8")}
+    chunk = int(args.chunk_ms * SR / 1000)
+    runs: dict[str, dict[str, list]] = {prec: {"chunk": [], "second": [], "batch": []} for prec in pipes}
+    for prec, pipe in pipes.items():
+        run_stream(pipe, y[: 20 * SR], chunk)                               # warm-up
+    # the machine's speed drifts by tens of percent over a minute: repeat, interleaving the models, and
+    # report the median (and the range) of the repeats
+    for _ in range(args.repeats):
+        for prec, pipe in pipes.items():
+            runs[prec]["chunk"].append(run_stream(pipe, y, chunk))
+            runs[prec]["second"].append(run_stream(pipe, y, SR)["rtf"])
+            runs[prec]["batch"].append(run_batch(pipe, y[: min(len(y), 10 * 60 * SR)]))
+    for prec, pipe in pipes.items():
+        rs = runs[prec]["chunk"]
+        r = {"rtf": float(np.median([x["rtf"] for x in rs])), "rtf_range": (min(x["rtf"] for x in rs),
+                                                                           max(x["rtf"] for x in rs)),
+             "lat_ev": np.concatenate([x["lat_ev"] for x in rs]), "lat_all": np.concatenate([x["lat_all"] for x in rs])}
+        r1, rb = float(np.median(runs[prec]["second"])), float(np.median(runs[prec]["batch"]))
+        st = rs[-1]["state"]
         p = lambda a, q: float(np.percentile(a, q)) if len(a) else float("nan")  # noqa: E731
-        rows.append((precision, r, r1, rb, st, p))
-        print(f"{precision}: stream {args.chunk_ms:g} ms chunks RTF {r['rtf']:.0f}x, 1 s chunks {r1['rtf']:.0f}x, "
+        rows.append((prec, r, r1, rb, st, p))
+        print(f"{prec}: stream {args.chunk_ms:g} ms chunks RTF {r['rtf']:.0f}x (range {r['rtf_range'][0]:.0f}-"
+              f"{r['rtf_range'][1]:.0f}), 1 s chunks {r1:.0f}x, "
               f"batch {rb:.0f}x; latency (chunks with events) p50 {p(r['lat_ev'], 50):.2f} ms "
               f"p99 {p(r['lat_ev'], 99):.2f} ms max {r['lat_ev'].max():.2f} ms; all chunks p50 "
               f"{p(r['lat_all'], 50):.3f} ms; windows {st.windows}, silent {st.silent_windows}, "
@@ -134,7 +148,9 @@ def main() -> int:
         "distinct, repeated cyclically in memory), 16 kHz. One core: the process pinned to one CPU, BLAS and "
         "onnxruntime at one thread. RTF = seconds of audio per second of processing (front end, silence filter, "
         "voicing, window statistics, routing and model; file reading excluded). Latency = wall time of "
-        f"`Stream.push` for a {args.chunk_ms:g} ms chunk, from its arrival to the return of its events.",
+        f"`Stream.push` for a {args.chunk_ms:g} ms chunk, from its arrival to the return of its events. Each "
+        f"figure is the median of {args.repeats} repeats (fp32 and int8 interleaved; the range in brackets): "
+        "this shared machine's speed drifts by tens of percent from one minute to the next.",
         "",
         f"| model | RTF, {args.chunk_ms:g} ms chunks | RTF, 1 s chunks | RTF, batch `predict` (60 s pieces) | "
         "latency p50 / p95 / p99 / max, chunks with events (ms) | median push, any chunk (ms) | windows | silent | "
@@ -142,7 +158,7 @@ def main() -> int:
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for precision, r, r1, rb, st, p in rows:
-        body.append(f"| {precision} | {r['rtf']:.0f}x | {r1['rtf']:.0f}x | {rb:.0f}x | "
+        body.append(f"| {precision} | {r['rtf']:.0f}x ({r['rtf_range'][0]:.0f}-{r['rtf_range'][1]:.0f}) | {r1:.0f}x | {rb:.0f}x | "
                     f"{p(r['lat_ev'], 50):.2f} / {p(r['lat_ev'], 95):.2f} / {p(r['lat_ev'], 99):.2f} / "
                     f"{r['lat_ev'].max():.2f} | {p(r['lat_all'], 50):.3f} | {st.windows} | {st.silent_windows} | "
                     f"{st.inferences} | {st.model_calls} |")

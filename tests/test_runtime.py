@@ -131,6 +131,19 @@ def test_stream_events_equal_batch_for_any_chunk_size(pipe, clip, chunk):
     assert_same_events(stream_events(pipe, clip, chunk), pipe.predict(clip, 16000).windows)
 
 
+def test_stream_copies_blocks_the_caller_reuses(pipe, clip):
+    """An audio callback refills one buffer: the stream must not keep a reference to it."""
+    s = pipe.stream(sample_rate=16000)
+    buf = np.empty(1600, np.float32)
+    events = []
+    n = len(clip) // 1600 * 1600
+    for i in range(0, n, 1600):
+        buf[:] = clip[i:i + 1600]
+        events += s.push(buf)
+    events += s.flush()
+    assert_same_events(events, stream_events(pipe, clip[:n].copy(), 1600))
+
+
 @pytest.mark.parametrize("rate", [8000, 22050, 44100, 48000])
 def test_other_rates_stream_equals_batch(pipe, clip, rate):
     y = resample(clip, 16000, rate)

@@ -218,23 +218,25 @@ def summary_stats_batch(values: np.ndarray, mask: np.ndarray, stats: tuple[str, 
     if any(s in _QUANTILES or s in ("min", "max") for s in stats):
         srt = np.sort(np.where(m3, v, np.inf), axis=1)  # selected frames first, in order
     rows = np.arange(n)[:, None]
+    # min, max and the quantiles are order statistics: gathered from the sorted frames in one indexing step
+    # (min = position 0, max = position k-1, interpolation weight 0: exactly those frames' values)
+    order = [s for s in stats if s in _QUANTILES or s in ("min", "max")]
+    if order:
+        q = np.array([0.0 if s == "min" else 1.0 if s == "max" else _QUANTILES[s] for s in order])
+        pos = q[None, :] * (k - 1)[:, None]                                 # (n, n_order)
+        lo = np.floor(pos).astype(np.int64)
+        hi = np.minimum(lo + 1, (k - 1)[:, None])
+        frac = (pos - lo).astype(np.float32)[:, :, None]
+        a, b = srt[rows, lo], srt[rows, hi]                                 # (n, n_order, nb)
+        ordered = a + frac * (b - a)
     for j, s in enumerate(stats):
         if s == "mean":
             out[:, :, j] = mean
         elif s == "std":
             d = np.where(m3, v - mean[:, None, :].astype(np.float32), 0.0)
             out[:, :, j] = np.sqrt(np.einsum("nwb,nwb->nb", d, d) / kf)
-        elif s == "min":
-            out[:, :, j] = srt[:, 0]
-        elif s == "max":
-            out[:, :, j] = srt[rows[:, 0], k - 1]
-        elif s in _QUANTILES:
-            pos = _QUANTILES[s] * (k - 1)
-            lo = np.floor(pos).astype(np.int64)
-            hi = np.minimum(lo + 1, k - 1)
-            frac = (pos - lo).astype(np.float32)[:, None]
-            a, b = srt[rows[:, 0], lo], srt[rows[:, 0], hi]
-            out[:, :, j] = a + frac * (b - a)
+        elif s in order:
+            out[:, :, j] = ordered[:, order.index(s)]
         else:
             raise ValueError(f"unknown statistic {s!r}")
     return out.reshape(n, nb * len(stats))

@@ -50,6 +50,7 @@ class _Layout:
     harm_hi: tuple[int, int]  # FFT bin range [a, b) of the upper harmonicity band
 
 
+@lru_cache(maxsize=16)
 def reference_mel_config(cfg: FrontEndConfig) -> FrontEndConfig:
     """The mel layout the indicator reads, whatever the task features use: 32 Slaney bands from 0 Hz.
 

@@ -98,7 +98,8 @@ class Stream:
         r = self._resampler.push(y)
         if r.shape[0] == 0:
             return []
-        self._pending.append(r)
+        # held audio must not alias the caller's block (audio callbacks reuse their buffers)
+        self._pending.append(np.array(r, dtype=np.float32, copy=True))
         self._n_pending += r.shape[0]
         if self._frames.n_samples + self._n_pending < self._samples_for_next_window():
             return []          # no window can end inside this audio yet: keep it (same events, less overhead)
