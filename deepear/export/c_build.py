@@ -35,9 +35,6 @@ ARM_CC = "arm-none-eabi-gcc"
 ARM_FLAGS = ("-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16")
 ENTRY_POINTS = ("deepear_push", "deepear_flush", "deepear_init")
 # Deployment targets a bundle can be checked against (bytes).
-TARGETS: dict[str, dict[str, int]] = {"watch-m4": {"ram_bytes": 256 * 1024, "flash_bytes": 1024 * 1024}}
-
-
 def _find_cc(cc: str) -> str:
     path = shutil.which(cc)
     if path is None:
@@ -203,18 +200,21 @@ def measure_c(c_dir: Path, cc: str = "gcc") -> dict[str, Any]:
 
 
 def fits_target(measure: dict[str, Any], target: str, build: str = "int8") -> dict[str, Any]:
-    """Does a `measure_c` result fit a deployment target (TARGETS, e.g. "watch-m4": 256 KB RAM, 1 MB flash)?
+    """Does a `measure_c` result fit a deployment target (deepear.export.targets, e.g. "watch-m4": 256 KB RAM,
+    1 MB flash; limits from the shipped device profiles)?
 
-    Returns: {target, ram_bytes, flash_bytes, ram_limit, flash_limit, fits_ram, fits_flash, fits}. The ARM
-    measurement is used when there is one, the host estimate otherwise.
+    Returns: {target, ram_bytes, flash_bytes, ram_limit, flash_limit, fits_ram, fits_flash, fits} (ram_limit
+    None = the profile has no separate RAM limit). The ARM measurement is used when there is one, the host
+    estimate otherwise. Raises ExportError for an unknown target.
     """
-    if target not in TARGETS:
-        raise ConfigError(f"unknown target {target!r}; known: {sorted(TARGETS)}")
+    from deepear.export.targets import limits
+
+    lim = limits(target)
     m = (measure.get("arm") or {}).get(build) or measure[build]
-    lim = TARGETS[target]
     res = {"target": target, "build": build, "ram_bytes": m["ram_bytes"], "flash_bytes": m["flash_bytes"],
            "ram_limit": lim["ram_bytes"], "flash_limit": lim["flash_bytes"],
-           "fits_ram": m["ram_bytes"] <= lim["ram_bytes"], "fits_flash": m["flash_bytes"] <= lim["flash_bytes"],
+           "fits_ram": lim["ram_bytes"] is None or m["ram_bytes"] <= lim["ram_bytes"],
+           "fits_flash": m["flash_bytes"] <= lim["flash_bytes"],
            "measured_on": "arm" if measure.get("arm") else "host"}
     res["fits"] = res["fits_ram"] and res["fits_flash"]
     return res

@@ -1,0 +1,69 @@
+"""The reference bundle committed in exported/deepear-4task: complete, loadable with onnxruntime alone (no torch,
+no deepear.model), right on real clips, and its C build fits the watch target."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+BUNDLE = REPO / "exported" / "deepear-4task"
+
+
+@pytest.fixture(scope="module")
+def manifest() -> dict:
+    assert (BUNDLE / "manifest.json").is_file(), f"the reference bundle is missing at {BUNDLE}"
+    return json.loads((BUNDLE / "manifest.json").read_text())
+
+
+def test_reference_bundle_is_complete_and_small(manifest):
+    for name in ("model.onnx", "model.int8.onnx", "MODEL_CARD.md", "recipe.yaml", "c/deepear_model.c",
+                 "c/deepear_model.h", "c/deepear_weights.h", "c/deepear_run.c", "golden/golden.json"):
+        assert (BUNDLE / name).is_file(), name
+    size = sum(p.stat().st_size for p in BUNDLE.rglob("*") if p.is_file())
+    assert size < 5e6, f"reference bundle is {size / 1e6:.1f} MB"
+    assert set(manifest["tasks"]) >= {"scene", "emotion", "stress", "speaker"}
+    card = (BUNDLE / "MODEL_CARD.md").read_text()
+    assert "Non-commercial" in card and "proxy" in card and "10 dB" in card
+
+
+def test_reference_bundle_runs_with_onnxruntime_alone(data_root):
+    """A fresh interpreter: onnxruntime + numpy on the ONNX files, then deepear's runtime on a real clip; torch,
+    deepear.model, deepear.deepx must never be imported."""
+    clip = data_root / "ravdess" / "Actor_05" / "03-01-05-02-01-01-05.flac"     # actor 5, angry
+    code = f"""
+import json, sys
+import numpy as np, onnxruntime as ort
+m = json.load(open({str(BUNDLE / 'manifest.json')!r}))
+x = np.full((2, m["input"]["dim"]), -40.0, np.float32)
+for f in ("model.onnx", "model.int8.onnx"):
+    s = ort.InferenceSession({str(BUNDLE)!r} + "/" + f, providers=["CPUExecutionProvider"])
+    outs = dict(zip([o.name for o in s.get_outputs()], s.run(None, {{"x": x}})))
+    assert list(outs) == list(m["tasks"]), outs.keys()
+    assert all(outs[t].shape == (2, len(m["tasks"][t]["labels"])) for t in outs)
+from deepear.runtime import Pipeline
+pred = Pipeline.load({str(BUNDLE)!r}).predict_file({str(clip)!r})
+bad = sorted(k for k in sys.modules if k.split(".")[0] == "torch" or k.startswith(("deepear.model", "deepear.deepx")))
+print(json.dumps({{"bad": bad, "labels": {{t: r.label for t, r in pred.tasks.items()}}}}))
+"""
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=120)
+    assert r.returncode == 0, r.stderr[-2000:]
+    out = json.loads(r.stdout.strip().splitlines()[-1])
+    assert out["bad"] == []
+    # a training speaker's held-out recording: the trained heads get it right
+    assert out["labels"]["speaker"] == "ravdess_actor05"
+    assert out["labels"]["stress"] == "stressed"
+    assert out["labels"]["scene"] == "voicing"
+
+
+def test_reference_bundle_fits_the_watch(manifest):
+    from deepear.export.c_build import fits_target, measure_c
+
+    fit = manifest["deployment"]["fit"]
+    assert fit["target"] == "watch-m4" and fit["fits"]
+    m = measure_c(BUNDLE / "c")                    # measured again from the committed sources
+    assert fits_target(m, "watch-m4")["fits"]
+    assert m["arena_bytes"] == manifest["c_build"]["arena_bytes"]
