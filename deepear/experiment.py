@@ -42,7 +42,7 @@ from deepear.model.baselines import GMMBaseline, SVMBaseline
 from deepear.model.dnn import MultiTaskDNN, fit_input_norm
 from deepear.model.rbm import RBMConfig, init_trunk_from_rbms, pretrain_stack
 from deepear.model.train import fit, predict_log_proba
-from deepear.recipe import Recipe
+from deepear.recipe import Recipe, same_experiment
 from deepear.runfolder import RunFolder
 
 log = logging.getLogger(__name__)
@@ -111,7 +111,7 @@ class Experiment:
     def run(self) -> dict[str, Any]:
         """Every protocol run of the recipe (skipping finished ones), then the aggregate metrics."""
         r = self.recipe
-        self.folder.create(r.to_yaml(), r.hash())
+        self.folder.create(r.to_yaml(), r.hash(), compatible=lambda text: same_experiment(text, r))
         self.folder.write_json("labels.json", self.labels)
         t0 = time.perf_counter()
         per_run = {}
@@ -179,7 +179,7 @@ class Experiment:
         if sub.is_done():
             log.info("%s: already done, skipped", run)
             return sub.read_json("metrics.json")
-        sub.create(r.to_yaml(), r.hash())
+        sub.create(r.to_yaml(), r.hash(), compatible=lambda text: same_experiment(text, r))
         torch.set_num_threads(max(1, r.train.threads))
         split = make_split(self.clips, run, self.bank, self.tasks, r.seed, r.protocol.validation_fraction)
         sub.write_json("split.json", {**split.describe(),

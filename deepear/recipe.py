@@ -120,6 +120,25 @@ class Recipe:
         return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()[:16]
 
 
+def same_experiment(stored_yaml: str, recipe: "Recipe") -> bool:
+    """True when a stored recipe (a run folder's recipe.yaml) equals `recipe` except for `protocol.runs`.
+
+    Every protocol run is trained and seeded on its own, so a recipe that only adds (or drops) runs is the same
+    experiment: its folder resumes, finished runs are kept.
+    """
+    try:
+        old = parse_recipe(yaml.safe_load(stored_yaml), where="stored recipe")
+    except (ConfigError, yaml.YAMLError, TypeError, AttributeError):
+        return False
+
+    def key(r: "Recipe") -> dict[str, Any]:
+        d = r.to_dict()
+        d.get("protocol", {}).pop("runs", None)
+        return d
+
+    return key(old) == key(recipe)
+
+
 # Parsing ---------------------------------------------------------------------------------------------------
 def _to_plain(obj: Any) -> Any:
     if isinstance(obj, FrontEndConfig):

@@ -26,7 +26,7 @@ import subprocess
 import time
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from deepear.errors import ConfigError, DataError
 
@@ -158,12 +158,15 @@ class RunFolder:
             first = fh.readline().rstrip("\n")
         return first[len(_HASH_PREFIX):].strip() if first.startswith(_HASH_PREFIX) else None
 
-    def create(self, recipe_yaml: str, recipe_hash: str) -> RunFolder:
+    def create(self, recipe_yaml: str, recipe_hash: str,
+               compatible: Callable[[str], bool] | None = None) -> RunFolder:
         """Make the folder (parents too) for the recipe with `recipe_hash`, or reuse it if it already is its folder.
 
         A new folder gets recipe.yaml and environment.json. A folder of the same recipe is reused as it is
-        (a resumed run; its environment is appended to resumes.jsonl). Raises ConfigError if the folder holds
-        another recipe's run, or files but no recipe.yaml: nothing in it is touched.
+        (a resumed run; its environment is appended to resumes.jsonl). `compatible(stored recipe.yaml text)`
+        may accept a stored recipe with another hash as the same experiment (e.g. only the list of protocol
+        runs differs): the folder is then reused and its recipe.yaml replaced by this one. Raises ConfigError if
+        the folder holds another recipe's run, or files but no recipe.yaml: nothing in it is touched.
         """
         if not recipe_hash or not str(recipe_hash).strip() or "\n" in str(recipe_hash):
             raise ConfigError(f"RunFolder.create: recipe_hash must be a non-empty single-line string, "
@@ -179,6 +182,11 @@ class RunFolder:
                 same = recipe_file.read_text(encoding="utf-8").strip() == recipe_yaml.strip()
             else:
                 same = existing == recipe_hash
+            if not same and compatible is not None and compatible(recipe_file.read_text(encoding="utf-8")):
+                log.info("run folder %s: recipe %s extends %s (same experiment); recipe.yaml updated",
+                         self.path, recipe_hash, existing)
+                self.write_text("recipe.yaml", f"{_HASH_PREFIX}{recipe_hash}\n{recipe_yaml.rstrip()}\n")
+                same = True
             if not same:
                 raise ConfigError(
                     f"run folder {self.path} belongs to another recipe (hash {existing or 'unknown'}, this one "

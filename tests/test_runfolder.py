@@ -179,3 +179,23 @@ def test_mark_done(tmp_path):
     assert rf.is_done()
     assert rf.read_json("metrics.json")["tasks"]["emotion"]["conditions"]["clean"]["n"] == 10
     assert RunFolder(tmp_path / "r").is_done()  # seen by a fresh object too
+
+
+def test_a_recipe_that_only_adds_protocol_runs_resumes_its_folder(tmp_path):
+    from deepear.recipe import parse_recipe, same_experiment
+
+    base = {"name": "r", "seed": 0, "tasks": {"emotion": {"window_s": 5.0, "hop_s": 2.5}},
+            "protocol": {"runs": ["fold0"]}}
+    a = parse_recipe(base)
+    b = parse_recipe({**base, "protocol": {"runs": ["fold0", "fold1"]}})
+    c = parse_recipe({**base, "seed": 1, "protocol": {"runs": ["fold0", "fold1"]}})
+    f = RunFolder(tmp_path / "run")
+    f.create(a.to_yaml(), a.hash())
+    assert a.hash() != b.hash() and same_experiment((f.path / "recipe.yaml").read_text(), b)
+    assert not same_experiment((f.path / "recipe.yaml").read_text(), c)
+    with pytest.raises(ConfigError, match="another recipe"):
+        f.create(b.to_yaml(), b.hash())                                   # without the rule: refused
+    f.create(b.to_yaml(), b.hash(), compatible=lambda t: same_experiment(t, b))
+    assert f.recipe_hash() == b.hash()
+    with pytest.raises(ConfigError, match="another recipe"):
+        f.create(c.to_yaml(), c.hash(), compatible=lambda t: same_experiment(t, c))
