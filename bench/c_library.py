@@ -174,7 +174,8 @@ def main() -> None:
         with tempfile.TemporaryDirectory(prefix="deepear-cbench-") as t:
             for name, fb in (("int8", False), ("float", True)):
                 ins[name] = count_instructions(args.bundle, fb, Path(t))
-    text = f"C library of `{args.bundle.as_posix().rstrip('/')}`.\n\n" + table(m, ins)
+    text = (f"## C library: flash, RAM, instructions and latency\n\nC library of "
+            f"`{args.bundle.as_posix().rstrip('/')}`.\n\n" + table(m, ins))
     with tempfile.TemporaryDirectory(prefix="deepear-clat-") as t:
         lat = latency_batch1(args.bundle, Path(t))
     text += ("\n\nLatency of the network alone at batch 1 on this machine's CPU (one core; onnxruntime: median of "
