@@ -56,7 +56,7 @@ def render_bundle_card(m: Mapping[str, Any]) -> str:
     acc = m["accuracy"]
     w(f"Measured at export on the held-out test split of protocol run `{acc['split']}` (per clip; scene per "
       "window), clean and mixed with held-out real noise (never used in training) at the given SNR. "
-      "fp32 = the trained model; compressed = after the SVD rank search; int8 = the shipped int8 model "
+      "fp32 = the trained model; compressed = after the SVD rank search; int8 = model.int8.onnx run by onnxruntime "
       "(the C library's arithmetic).\n")
     precs = [p for p in ("fp32", "compressed", "int8") if p in acc]
     conds = sorted({c for p in precs for t in acc[p] for c in acc[p][t]}, key=lambda c: (c != "clean", -float(c) if c != "clean" else 0))
