@@ -94,12 +94,17 @@ def _no_progress(desc: str):  # noqa: ARG001
 
 
 def task_table(labels: dict[str, list[str]], task_windows: dict[str, Sequence[float]],
-               tasks: Sequence[str]) -> dict[str, dict[str, Any]]:
-    """The manifest's "tasks": labels, deployment window and hop (hop = window: DeepEar's duty cycle), speech."""
+               tasks: Sequence[str], runtime_hops: dict[str, float | None] | None = None) -> dict[str, dict[str, Any]]:
+    """The manifest's "tasks": labels, deployment window and hop, speech routing.
+
+    The deployment hop is the recipe's `runtime_hop_s` of the task, else the window (DeepEar's duty cycle:
+    back-to-back windows), not the overlapping training hop.
+    """
     out = {}
     for t in tasks:
         w = float(task_windows[t][0])
-        out[t] = {"labels": list(labels[t]), "window_s": w, "hop_s": w, "speech": t in SPEECH_TASKS}
+        hop = float((runtime_hops or {}).get(t) or w)
+        out[t] = {"labels": list(labels[t]), "window_s": w, "hop_s": hop, "speech": t in SPEECH_TASKS}
         if t == "stress":
             out[t]["note"] = "proxy: acted high-arousal negative emotion (angry, fearful) vs neutral/calm (RAVDESS)"
     return out
@@ -219,7 +224,8 @@ def export_bundle(run: str | Path, out: str | Path, *, data_root: str | Path, ca
     recipe = load_recipe(recipe_path)
     model, meta = load_model(model_path)
     cfg = FrontEndConfig.from_dict(meta["front_end"])
-    tasks = task_table(meta["labels"], meta["task_windows"], model.task_names)
+    tasks = task_table(meta["labels"], meta["task_windows"], model.task_names,
+                       {t: spec.runtime_hop_s for t, spec in recipe.tasks.items()})
     log.info("exporting %s (%d parameters, tasks %s)", model_path, model.n_parameters(), list(tasks))
 
     exp = Experiment(recipe, data_root, runs_root=run_dir.parent.parent.parent, cache_dir=cache_dir, progress=progress)
