@@ -34,4 +34,4 @@ test: setup
 	$(PY) -m pytest -q
 
 clean:
-	rm -rf .cache runs build *.egg-info
+	rm -rf .cache runs build *.egg-info exported/quickstart
