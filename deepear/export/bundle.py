@@ -24,14 +24,16 @@ import logging
 import shutil
 import time
 from collections.abc import Callable, Sequence
-from typing import ContextManager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from deepear.atomic import replace_dir, staging_dir
 from deepear.errors import ConfigError, DataError, DeepearError, ExportError
+
+if TYPE_CHECKING:
+    from deepear.experiment import ProgressFactory
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +58,6 @@ the corpora). Rebuild the PCM files from the corpora with
 (`check_golden(bundle, data_root=...)` and the tests do this on the fly).
 """
 
-Progress = Callable[[str], ContextManager[Callable[[int, int], None]]]
 
 
 def resolve_model(run: str | Path, protocol_run: str | None = None) -> Path:
@@ -85,12 +86,6 @@ def _sha256(path: Path) -> str:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
-
-
-def _no_progress(desc: str):  # noqa: ARG001
-    from contextlib import nullcontext
-
-    return nullcontext(lambda done, total: None)
 
 
 def task_table(labels: dict[str, list[str]], task_windows: dict[str, Sequence[float]],
@@ -172,7 +167,7 @@ def export_bundle(run: str | Path, out: str | Path, *, data_root: str | Path, ca
                   max_drop: float | None = None, int8: bool = False, target: str | None = None,
                   protocol_run: str | None = None, name: str | None = None, compile_c: bool = True,
                   cv_metrics: str | Path | None = None, golden_audio: bool = True,
-                  snrs: Sequence[float | None] = (None, 10.0, 0.0), progress: Progress | None = None) -> dict[str, Any]:
+                  snrs: Sequence[float | None] = (None, 10.0, 0.0), progress: ProgressFactory | None = None) -> dict[str, Any]:
     """Export a trained run as a bundle at `out` (see module docstring). Returns the manifest.
 
     Args:
@@ -205,7 +200,6 @@ def export_bundle(run: str | Path, out: str | Path, *, data_root: str | Path, ca
     from deepear.model.train import predict_log_proba, window_accuracy
     from deepear.recipe import load_recipe
 
-    progress = progress or _no_progress
     t_start = time.perf_counter()
     out = Path(out)
     if target is not None:
@@ -278,8 +272,9 @@ def export_bundle(run: str | Path, out: str | Path, *, data_root: str | Path, ca
         xt = evaluator.test_windows()[:2048].astype(np.float32)
         export_onnx(model, staged / "model.onnx", input_dim=cfg.dim)
         export_int8_onnx(q, staged / "model.int8.onnx")
-        parity = _check_onnx(staged, model, q, xt, ort, torch)
-        accuracy["int8"] = evaluator(_onnx_log_proba(staged / "model.int8.onnx", ort))   # the shipped int8 file
+        fp_sess, i8_sess = (_session(staged / f, ort) for f in ("model.onnx", "model.int8.onnx"))
+        parity = _check_onnx(fp_sess, i8_sess, model, q, xt, torch)
+        accuracy["int8"] = evaluator(lambda x: _log_proba(i8_sess, x))    # the shipped int8 file itself
         accuracy["int8_model"] = "model.int8.onnx run by onnxruntime"
 
         # 5. C library + golden vectors
@@ -290,7 +285,7 @@ def export_bundle(run: str | Path, out: str | Path, *, data_root: str | Path, ca
         c_info = write_c_library(staged / "c", q, chain, cfg, voicing, tasks)
         golden_paths = _golden_clips(exp, split)
         golden_info = write_golden(staged / "golden", golden_paths, cfg, q, chain, tasks, data_root=Path(data_root))
-        c_build: dict[str, Any] = {"arena_bytes": c_info.get("arena_bytes"), **c_info}
+        c_build: dict[str, Any] = dict(c_info)
         if compile_c:
             from deepear.export.c_build import measure_c
             from deepear.export.golden import check_golden
@@ -298,11 +293,11 @@ def export_bundle(run: str | Path, out: str | Path, *, data_root: str | Path, ca
             c_build.update(measure_c(staged / "c"))
             check = check_golden(staged, float_build=False)
             c_build["golden_check_int8"] = check
-            if not _golden_ok(check):
+            if not check.get("ok"):
                 raise ExportError(f"the C library disagrees with Python on the golden clips: {json.dumps(check)[:800]}")
             check_f = check_golden(staged, float_build=True)
             c_build["golden_check_float"] = check_f
-            if not _golden_ok(check_f):
+            if not check_f.get("ok"):
                 raise ExportError(f"the float C build disagrees with Python on the golden clips: {json.dumps(check_f)[:800]}")
 
         if not golden_audio:
@@ -375,24 +370,34 @@ def _json_default(o: Any) -> Any:
     raise TypeError(f"not JSON serialisable: {type(o).__name__}")
 
 
-def _golden_ok(check: dict[str, Any]) -> bool:
-    return bool(check.get("ok", False))
-
-
-def _check_onnx(staged: Path, model: Any, q: Any, x: np.ndarray, ort: Any, torch: Any) -> dict[str, Any]:
-    """fp32 ONNX vs torch (max |logit diff| <= ONNX_PARITY_TOL) and int8 ONNX vs the numpy int8 reference."""
+def _session(path: Path, ort: Any) -> Any:
+    """An onnxruntime session of a bundle model, one intra-op thread."""
     so = ort.SessionOptions()
     so.intra_op_num_threads = 1
-    fp = ort.InferenceSession(str(staged / "model.onnx"), so, providers=["CPUExecutionProvider"])
-    i8 = ort.InferenceSession(str(staged / "model.int8.onnx"), so, providers=["CPUExecutionProvider"])
-    names = [o.name for o in fp.get_outputs()]
-    got = dict(zip(names, fp.run(None, {"x": x})))
+    return ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+
+
+def _logits(sess: Any, x: np.ndarray) -> dict[str, np.ndarray]:
+    """{task: (N, C) logits} of a bundle model's session for raw windows x (N, dim)."""
+    out = sess.run(None, {"x": np.ascontiguousarray(x, dtype=np.float32)})
+    return dict(zip([o.name for o in sess.get_outputs()], out))
+
+
+def _log_proba(sess: Any, x: np.ndarray) -> dict[str, np.ndarray]:
+    from scipy.special import log_softmax
+
+    return {t: log_softmax(z, axis=1).astype(np.float32) for t, z in _logits(sess, x).items()}
+
+
+def _check_onnx(fp: Any, i8: Any, model: Any, q: Any, x: np.ndarray, torch: Any) -> dict[str, Any]:
+    """fp32 ONNX vs torch (max |logit diff| <= ONNX_PARITY_TOL) and int8 ONNX vs the numpy int8 reference."""
+    got = _logits(fp, x)
     with torch.no_grad():
         ref = {t: v.numpy() for t, v in model(torch.as_tensor(x)).items()}
     fp_err = max(float(np.abs(got[t] - ref[t]).max()) for t in ref)
     if fp_err > ONNX_PARITY_TOL:
         raise ExportError(f"model.onnx differs from the torch model by {fp_err:.3g} (> {ONNX_PARITY_TOL}) on real windows")
-    got8 = dict(zip([o.name for o in i8.get_outputs()], i8.run(None, {"x": x})))
+    got8 = _logits(i8, x)
     ref8 = q.predict_logits(x)
     i8_err = max(float(np.abs(got8[t] - ref8[t]).max()) for t in ref8)
     agree = min(float((got8[t].argmax(1) == ref8[t].argmax(1)).mean()) for t in ref8)
@@ -401,23 +406,6 @@ def _check_onnx(staged: Path, model: Any, q: Any, x: np.ndarray, ort: Any, torch
         raise ExportError(f"model.int8.onnx and the numpy int8 reference disagree on {100 * (1 - agree):.2f}% of windows")
     return {"windows": int(len(x)), "fp32_max_abs_logit_diff": fp_err, "int8_onnx_vs_numpy_max_abs_logit_diff": i8_err,
             "int8_top1_agreement_with_fp32": top_fp_vs_i8}
-
-
-def _onnx_log_proba(path: Path, ort: Any) -> Callable[[np.ndarray], dict[str, np.ndarray]]:
-    """x (N, dim) -> {task: (N, C) log-probabilities} from an ONNX bundle model (logits outputs)."""
-    so = ort.SessionOptions()
-    so.intra_op_num_threads = 1
-    sess = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
-    names = [o.name for o in sess.get_outputs()]
-
-    def predict(x: np.ndarray) -> dict[str, np.ndarray]:
-        out = {}
-        for t, z in zip(names, sess.run(None, {"x": np.ascontiguousarray(x, dtype=np.float32)})):
-            z = z - z.max(axis=1, keepdims=True)
-            out[t] = (z - np.log(np.exp(z).sum(axis=1, keepdims=True))).astype(np.float32)
-        return out
-
-    return predict
 
 
 def _layers(model: Any, chain: Any) -> list[dict[str, Any]]:

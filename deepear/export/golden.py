@@ -132,9 +132,8 @@ def write_golden(golden_dir: Path, clips: list[Path], cfg: FrontEndConfig, int8_
         if pcm.shape[0] < cfg.n_fft:
             raise AudioError(f"golden clip {clip}: {pcm.shape[0]} samples, shorter than one frame ({cfg.n_fft})")
         name = _clip_name(clip, taken)
-        atomic_write_bytes(golden_dir / f"{name}.pcm", pcm.astype("<i2").tobytes())
-
         raw = pcm.astype("<i2").tobytes()
+        atomic_write_bytes(golden_dir / f"{name}.pcm", raw)
         try:
             source = clip.resolve().relative_to(Path(data_root).resolve()).as_posix() if data_root else clip.name
         except ValueError:
