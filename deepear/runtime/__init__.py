@@ -7,11 +7,19 @@
 
 Never imports torch (nor deepear.model / deepx / experiment): see docs/runtime.md.
 """
-from deepear.runtime.bundle import Bundle, BundleError, load_bundle
-from deepear.runtime.events import Event, StreamState
-from deepear.runtime.pipeline import Pipeline, Prediction, TaskResult
-from deepear.runtime.sources import ArraySource, FileSource, Microphone, MicrophoneError, as_source
-from deepear.runtime.stream import Stream
+from importlib import import_module
 
-__all__ = ["ArraySource", "Bundle", "BundleError", "Event", "FileSource", "Microphone", "MicrophoneError",
-           "Pipeline", "Prediction", "Stream", "StreamState", "TaskResult", "as_source", "load_bundle"]
+# name -> submodule; imported on first use, so `deepear.runtime.commands` (read by every CLI start) does not
+# load onnxruntime and the front end
+_EXPORTS = {"Bundle": "bundle", "BundleError": "bundle", "load_bundle": "bundle", "Event": "events",
+            "StreamState": "events", "Pipeline": "pipeline", "Prediction": "pipeline", "TaskResult": "pipeline",
+            "ArraySource": "sources", "FileSource": "sources", "Microphone": "sources", "MicrophoneError": "sources",
+            "as_source": "sources", "Stream": "stream"}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        return getattr(import_module(f"deepear.runtime.{_EXPORTS[name]}"), name)
+    raise AttributeError(f"module 'deepear.runtime' has no attribute {name!r}")

@@ -15,7 +15,6 @@ import time
 from pathlib import Path
 
 import deepear
-from deepear.runtime.bundle import BundleError
 
 DEFAULT_BUNDLE = Path("exported") / "deepear-4task"
 
@@ -28,6 +27,8 @@ def default_bundle_candidates() -> list[Path]:
 
 def resolve_bundle(path: Path | None) -> Path:
     """`path`, or the first reference bundle that exists; BundleError naming every path tried."""
+    from deepear.runtime.bundle import BundleError
+
     if path is not None:
         return path
     tried = default_bundle_candidates()
