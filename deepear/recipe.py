@@ -17,7 +17,7 @@ from typing import Any, Union
 
 import yaml
 
-from deepear.audio.config import FrontEndConfig
+from deepear.audio.config import LATER_FRONT_END_DEFAULTS, FrontEndConfig
 from deepear.errors import ConfigError
 
 
@@ -116,8 +116,16 @@ class Recipe:
         return yaml.safe_dump(self.to_dict(), sort_keys=False, default_flow_style=None, width=100)
 
     def hash(self) -> str:
-        """Stable hash of the resolved recipe (recorded in run folders and bundles)."""
-        return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()[:16]
+        """Stable hash of the resolved recipe (recorded in run folders and bundles).
+
+        Front-end parameters added after the first release are left out while they hold their defaults, so
+        older recipes keep their hash (see FrontEndConfig.hash)."""
+        d = self.to_dict()
+        fe = d["front_end"]
+        for name, default in LATER_FRONT_END_DEFAULTS.items():
+            if fe.get(name) == default:
+                del fe[name]
+        return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def same_experiment(stored_yaml: str, recipe: "Recipe") -> bool:

@@ -47,7 +47,10 @@ def _clips(root: Path) -> list[Path]:
 @pytest.fixture(scope="module")
 def bundle(tmp_path_factory, data_root) -> dict:
     """A bundle-like folder with c/ and golden/ of a small compressed, quantised model."""
-    cfg = FrontEndConfig()
+    return _make_bundle(tmp_path_factory, data_root, FrontEndConfig())
+
+
+def _make_bundle(tmp_path_factory, data_root, cfg: FrontEndConfig) -> dict:
     clips = _clips(data_root)
     calib_files = clips + [data_root / "ravdess" / "Actor_02" / "03-01-03-01-02-01-02.flac",
                            data_root / "sc_bg_noise" / "running_tap.flac"]
@@ -94,6 +97,18 @@ def test_c_matches_python_on_real_clips(bundle, float_build):
     assert set(r["top_class_agreement"]) == set(TASKS) and all(v == 1.0 for v in r["top_class_agreement"].values())
     wins = [w for c in bundle["golden"]["clips"] for g in c["groups"] for w in g["windows"]]
     assert any(w["partial"] for w in wins) and any(w["voiced"] for w in wins) and any(not w["voiced"] for w in wins)
+
+
+def test_c_matches_python_with_delta_statistics(tmp_path_factory, data_root):
+    """front_end.delta_stats: the C library takes the same in-window deltas and statistics as Python."""
+    b = _make_bundle(tmp_path_factory, data_root, FrontEndConfig(delta_stats=("std", "p25", "p75"), delta_width=2))
+    assert b["info"]["arena_bytes"] > 0
+    for float_build in (False, True):
+        r = check_golden(b["root"], float_build=float_build)
+        assert r["problems"] == [] and r["ok"], r["problems"][:10]
+        assert r["max_feature_rel_err"] <= 1e-3 and r["top_class_identical"] and r["flags_identical"]
+    dims = {len(w["features"]) for c in b["golden"]["clips"] for g in c["groups"] for w in g["windows"]}
+    assert dims == {32 * 10}
 
 
 def test_routing_and_flags_equal_python(bundle, exe):

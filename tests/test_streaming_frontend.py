@@ -22,9 +22,9 @@ def signal(data_root) -> np.ndarray:
     return np.concatenate([speech, np.zeros(16000 * 2, np.float32), noise])
 
 
-def _run(y: np.ndarray, chunk: int, groups: list[tuple[float, float]]):
-    fs = FrameStream(CFG)
-    was = [WindowAssembler(CFG, w, h) for w, h in groups]
+def _run(y: np.ndarray, chunk: int, groups: list[tuple[float, float]], cfg: FrontEndConfig = CFG):
+    fs = FrameStream(cfg)
+    was = [WindowAssembler(cfg, w, h) for w, h in groups]
     frames, wins = [], [[] for _ in groups]
     for i in range(0, len(y), chunk):
         f = fs.push(y[i:i + chunk])
@@ -105,3 +105,14 @@ def test_resampler_stream_matches_batch_resample(signal, rate):
     ref = resample(y, rate, 16000)
     assert out.shape == ref.shape
     np.testing.assert_allclose(out, ref, atol=1e-6)
+
+
+def test_delta_windows_equal_batch_when_streamed(signal):
+    cfg = FrontEndConfig(delta_stats=("std", "p25", "p75"))
+    ff = analyze(signal, cfg)
+    groups = [(1.28, 0.64), (5.0, 5.0)]
+    _, wins = _run(signal, 592, groups, cfg)
+    for (w, h), got in zip(groups, wins):
+        ref = summarize(ff, cfg, w, h)
+        assert got["x"].shape == (len(ref), cfg.dim)
+        assert np.array_equal(got["x"], ref.x), (w, h)

@@ -71,6 +71,11 @@ class FrontEndConfig:
     feature: str = "logmel"          # what the summary statistics are taken over: "logmel" or "mfcc"
     n_mfcc: int = 13                 # MFCC: DCT-II (orthonormal) of the log-mel, first n_mfcc coefficients
     stats: tuple[str, ...] = STAT_NAMES
+    delta_stats: tuple[str, ...] = ()  # statistics of the per-frame deltas, appended after `stats` (e.g.
+                                     # [std, p25, p75]); () = no delta part. Deltas are taken inside each window
+                                     # (see features.window_deltas), so a window never needs frames outside it.
+    delta_width: int = 2             # delta regression half-width K in frames: d_t = sum_k k (x_t+k - x_t-k)
+                                     # / (2 sum_k k^2), k = 1..K, frames beyond the window edge repeated
     silence: SilenceConfig = field(default_factory=SilenceConfig)
     voicing: VoicingConfig = field(default_factory=VoicingConfig)
 
@@ -92,6 +97,12 @@ class FrontEndConfig:
         unknown = [s for s in self.stats if s not in STAT_NAMES]
         if unknown or not self.stats:
             raise ConfigError(f"front end: unknown statistics {unknown}; choose from {list(STAT_NAMES)}")
+        unknown = [s for s in self.delta_stats if s not in STAT_NAMES]
+        if unknown or len(set(self.delta_stats)) != len(self.delta_stats):
+            raise ConfigError(f"front end: delta_stats {list(self.delta_stats)}: unknown or repeated statistics; "
+                              f"choose from {list(STAT_NAMES)}")
+        if not isinstance(self.delta_width, int) or isinstance(self.delta_width, bool) or self.delta_width < 1:
+            raise ConfigError(f"front end: delta_width must be an integer >= 1, got {self.delta_width!r}")
         if self.mel_norm not in (None, "slaney"):
             raise ConfigError(f"front end: mel_norm must be 'slaney' or null, got {self.mel_norm!r}")
         if self.log_range_db is not None and not self.log_range_db > 0:
@@ -117,13 +128,17 @@ class FrontEndConfig:
 
     @property
     def dim(self) -> int:
-        """Length of the per-window input vector: n_bands * len(stats) (band-major: band0 stats, band1 ...)."""
-        return self.n_bands * len(self.stats)
+        """Length of the per-window input vector: n_bands * (len(stats) + len(delta_stats)).
+
+        Layout: the statistics of the values, band-major (band0 stats, band1 stats, ...), then the statistics
+        of their deltas, band-major."""
+        return self.n_bands * (len(self.stats) + len(self.delta_stats))
 
     # Serialisation -------------------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
         d["stats"] = list(self.stats)
+        d["delta_stats"] = list(self.delta_stats)
         return d
 
     def to_json(self) -> str:
@@ -141,7 +156,9 @@ class FrontEndConfig:
             v = d.pop(f.name)
             if f.name in sub:
                 v = _sub_from_dict(sub[f.name], v, f"front_end.{f.name}")
-            elif f.name == "stats":
+            elif f.name in ("stats", "delta_stats"):
+                if not isinstance(v, (list, tuple)):
+                    raise ConfigError(f"front_end.{f.name}: expected a list of statistic names, got {v!r}")
                 v = tuple(v)
             kwargs[f.name] = v
         if d:
@@ -153,8 +170,28 @@ class FrontEndConfig:
         return cls.from_dict(json.loads(text))
 
     def hash(self) -> str:
-        """Short stable hash of every parameter (cache key)."""
-        return hashlib.sha1(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()[:16]
+        """Short stable hash of every parameter.
+
+        Parameters added after the first release are left out of the hash while they hold their default, so a
+        configuration that does not use them keeps the hash (and the caches, run folders) it always had."""
+        d = self.to_dict()
+        for name, default in LATER_FRONT_END_DEFAULTS.items():
+            if d[name] == default:
+                del d[name]
+        return hashlib.sha1(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
+
+    def frames_hash(self) -> str:
+        """Hash of the parameters that shape the frame-level features (the feature cache's key): the summary
+        statistics (stats, delta_stats, delta_width) only act on cached frames, so they are left out."""
+        return self.frames_config().hash()
+
+    def frames_config(self) -> "FrontEndConfig":
+        """This configuration with the summary-statistics parameters at their defaults (see frames_hash)."""
+        return dataclasses.replace(self, stats=STAT_NAMES, delta_stats=(), delta_width=2)
+
+
+# Parameters added after the first release, with their defaults (see FrontEndConfig.hash).
+LATER_FRONT_END_DEFAULTS: dict[str, Any] = {"delta_stats": [], "delta_width": 2}
 
 
 def _sub_from_dict(cls: type, v: Any, where: str) -> Any:

@@ -242,6 +242,41 @@ def summary_stats_batch(values: np.ndarray, mask: np.ndarray, stats: tuple[str, 
     return out.reshape(n, nb * len(stats))
 
 
+def window_deltas(values: np.ndarray, width: int) -> np.ndarray:
+    """Regression deltas of each window's frames, taken inside the window (HTK formula).
+
+    d[t] = sum_{k=1..K} k * (x[t+k] - x[t-k]) / (2 * sum_{k=1..K} k^2), K = `width`, where frames before the
+    window's first frame / after its last are replaced by the first / last frame (edge repetition), so a
+    window's deltas depend on its own frames only (the streaming front end and the C library need no
+    look-ahead). Units: value units per frame (dB per hop for log-mel).
+
+    Args: values (N, W, n_bands) float32 frames of N windows. Returns: (N, W, n_bands) float32.
+    """
+    v = np.asarray(values, dtype=np.float32)
+    if v.ndim != 3:
+        raise ValueError(f"window_deltas needs (N, W, n_bands) values, got shape {v.shape}")
+    w = v.shape[1]
+    t = np.arange(w)
+    out = np.zeros_like(v)
+    for k in range(1, width + 1):
+        out += np.float32(k) * (v[:, np.minimum(t + k, w - 1)] - v[:, np.maximum(t - k, 0)])
+    return out / np.float32(2 * sum(k * k for k in range(1, width + 1)))
+
+
+def window_vectors(values: np.ndarray, mask: np.ndarray, cfg: "FrontEndConfig") -> np.ndarray:
+    """DeepEar's input vectors of N windows: `cfg.stats` of the values over the selected frames, then
+    `cfg.delta_stats` of their deltas (`window_deltas`) over the same frames.
+
+    Args: values (N, W, n_bands) float32; mask (N, W) bool (at least one True per row).
+    Returns: (N, cfg.dim) float32.
+    """
+    x = summary_stats_batch(values, mask, cfg.stats)
+    if not cfg.delta_stats:
+        return x
+    d = summary_stats_batch(window_deltas(values, cfg.delta_width), mask, cfg.delta_stats)
+    return np.concatenate([x, d], axis=1)
+
+
 def summary_stats(values: np.ndarray, stats: tuple[str, ...]) -> np.ndarray:
     """Statistics of each band over all frames: (n_frames, n_bands) -> (n_bands * len(stats),) float32.
 
@@ -254,6 +289,8 @@ def summary_stats(values: np.ndarray, stats: tuple[str, ...]) -> np.ndarray:
 
 
 def feature_names(cfg: FrontEndConfig) -> list[str]:
-    """Names of the input vector's entries, e.g. 'mel03_p75' or 'mfcc00_mean' (same order as summary_stats)."""
+    """Names of the input vector's entries, e.g. 'mel03_p75', 'mfcc00_mean', 'dmel03_std' (a delta statistic),
+    in the order of `window_vectors`."""
     prefix = "mfcc" if cfg.feature == "mfcc" else "mel"
-    return [f"{prefix}{b:02d}_{s}" for b in range(cfg.n_bands) for s in cfg.stats]
+    return ([f"{prefix}{b:02d}_{s}" for b in range(cfg.n_bands) for s in cfg.stats]
+            + [f"d{prefix}{b:02d}_{s}" for b in range(cfg.n_bands) for s in cfg.delta_stats])

@@ -23,8 +23,7 @@ import numpy as np
 
 from deepear.audio import silence, voicing
 from deepear.audio.config import FrontEndConfig
-from deepear.audio.features import (band_values, frame_energy_db, log_mel_from_power, power_spectrum,
-                                    summary_stats_batch)
+from deepear.audio.features import band_values, frame_energy_db, log_mel_from_power, power_spectrum, window_vectors
 from deepear.errors import ConfigError
 
 
@@ -132,7 +131,7 @@ def summarize_bounds(ff: FrameFeatures, cfg: FrontEndConfig, bounds: np.ndarray,
     n = bounds.shape[0]
     idx, sel, silent = window_selection(ff, cfg, bounds)
     active = ff.active[idx]
-    x = summary_stats_batch(ff.values[idx], sel, cfg.stats) if n else np.zeros((0, cfg.dim), np.float32)
+    x = window_vectors(ff.values[idx], sel, cfg) if n else np.zeros((0, cfg.dim), np.float32)
     k = sel.sum(axis=1)
     score = np.where(silent, 0.0, (ff.speech_prob[idx] * sel).sum(axis=1) / np.maximum(k, 1)).astype(np.float32)
     voiced = ~silent & (score > cfg.voicing.window_threshold)

@@ -65,11 +65,11 @@ class FeatureCache:
 
     def __init__(self, cfg: FrontEndConfig, root: str | os.PathLike | None = None) -> None:
         self.cfg = cfg
-        self.dir = Path(root or default_cache_root()) / f"frames-v{FORMAT_VERSION}-{cfg.hash()}"
+        self.dir = Path(root or default_cache_root()) / f"frames-v{FORMAT_VERSION}-{cfg.frames_hash()}"
         self.dir.mkdir(parents=True, exist_ok=True)
         cfg_file = self.dir / "config.json"
         if not cfg_file.exists():
-            _atomic_write_text(cfg_file, cfg.to_json())
+            _atomic_write_text(cfg_file, cfg.frames_config().to_json())
 
     def entry_path(self, path: str | os.PathLike) -> Path:
         h = hashlib.sha1(os.path.abspath(path).encode()).hexdigest()

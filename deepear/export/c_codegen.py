@@ -243,7 +243,8 @@ def render_weights_header(int8_model: Int8Model, fp32_chain: LinearChain, cfg: F
              "#ifndef DEEPEAR_WEIGHTS_H\n#define DEEPEAR_WEIGHTS_H\n\n#include <stdint.h>\n\n")
     macros = {
         "SAMPLE_RATE": cfg.sample_rate, "LOG2_N_FFT": int(math.log2(cfg.n_fft)), "HOP": cfg.hop_length,
-        "WIN_LEN": cfg.win_length, "WIN_PAD": pad, "N_STATS": len(cfg.stats), "N_TASKS": len(names),
+        "WIN_LEN": cfg.win_length, "WIN_PAD": pad, "N_STATS": len(cfg.stats),
+        "N_DSTATS": len(cfg.delta_stats), "DELTA_WIDTH": cfg.delta_width, "N_TASKS": len(names),
         "MAX_GROUP_TASKS": max_group_tasks, "N_LAYERS": len(q_layers), "N_TRUNK": n_trunk, "TRUNK_OUT": trunk_out,
         "VOI_SHORT": N_SHORT, "HARM_LO_A": lay_v.harm_lo[0], "HARM_LO_B": lay_v.harm_lo[1],
         "HARM_HI_A": lay_v.harm_hi[0], "HARM_HI_B": lay_v.harm_hi[1], "N_INIT": tracker.n_init,
@@ -286,6 +287,8 @@ def render_weights_header(int8_model: Int8Model, fp32_chain: LinearChain, cfg: F
     o.append(_array("float", "deepear_voi_b1", b1f))
     o.append(_array("float", "deepear_voi_w2", voicing_model.w2))
     o.append(_array("uint8_t", "deepear_stat_code", [STAT_NAMES.index(s) for s in cfg.stats], "i"))
+    # C99 has no zero-length arrays: a front end without deltas gets one unused entry
+    o.append(_array("uint8_t", "deepear_dstat_code", [STAT_NAMES.index(s) for s in cfg.delta_stats] or [0], "i"))
     o.append(_array("float", "deepear_in_mean", int8_model.input_mean))
     o.append(_array("float", "deepear_in_std", int8_model.input_std))
     o.append(_array("uint16_t", "deepear_group_win", g_win, "i"))

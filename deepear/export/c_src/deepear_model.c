@@ -353,40 +353,68 @@ static float quantile_sorted(const float *v, int k, double q) {
     return v[lo] + frac * (v[hi] - v[lo]);
 }
 
-/* Selected frames of the window [start, start + w) -> s->features; returns k (frames used). */
+/* Statistics `codes` (n) of the k values in s->sort_buf -> out[0], out[1], ... (sorts sort_buf). Matches
+ * features.summary_stats_batch: mean in double, population std, numpy's linear quantiles. */
+static void band_stats(deepear_stream *s, int k, const uint8_t *codes, int n, float *out) {
+    double sum = 0.0, ss = 0.0;
+    float mean;
+    int i, st;
+    for (i = 0; i < k; i++) sum += (double)s->sort_buf[i];
+    mean = (float)(sum / (double)k);
+    for (i = 0; i < k; i++) {
+        float d = s->sort_buf[i] - mean;
+        ss += (double)(d * d);
+    }
+    heap_sort(s->sort_buf, k);
+    for (st = 0; st < n; st++) {
+        float v;
+        switch (codes[st]) {
+        case 0: v = mean; break;
+        case 1: v = sqrtf((float)(ss / (double)k)); break;
+        case 2: v = s->sort_buf[0]; break;
+        case 3: v = s->sort_buf[k - 1]; break;
+        case 4: v = quantile_sorted(s->sort_buf, k, 0.5); break;
+        case 5: v = quantile_sorted(s->sort_buf, k, 0.25); break;
+        default: v = quantile_sorted(s->sort_buf, k, 0.75); break;
+        }
+        out[st] = v;
+    }
+}
+
+#define RING_VALUE(s, start, i, b) ((s)->ring_values[(((start) + (i)) % DEEPEAR_MAX_WIN) * DEEPEAR_N_MELS + (b)])
+
+/* Selected frames of the window [start, start + w) -> s->features; returns k (frames used).
+ * Layout as features.window_vectors: N_STATS per band (band-major), then N_DSTATS per band of the deltas. */
 static int window_stats(deepear_stream *s, uint32_t start, uint32_t w, const uint8_t *sel) {
-    int b, k = 0, st;
+    int b, k = 0;
     uint32_t i;
     for (b = 0; b < DEEPEAR_N_MELS; b++) {
-        double sum = 0.0, ss = 0.0;
-        float mean;
         k = 0;
         for (i = 0; i < w; i++)
-            if (sel[i]) {
-                float v = s->ring_values[((start + i) % DEEPEAR_MAX_WIN) * DEEPEAR_N_MELS + b];
-                s->sort_buf[k++] = v;
-                sum += (double)v;
-            }
-        mean = (float)(sum / (double)k);
-        for (i = 0; i < (uint32_t)k; i++) {
-            float d = s->sort_buf[i] - mean;
-            ss += (double)(d * d);
-        }
-        heap_sort(s->sort_buf, k);
-        for (st = 0; st < DEEPEAR_N_STATS; st++) {
-            float v;
-            switch (deepear_stat_code[st]) {
-            case 0: v = mean; break;
-            case 1: v = sqrtf((float)(ss / (double)k)); break;
-            case 2: v = s->sort_buf[0]; break;
-            case 3: v = s->sort_buf[k - 1]; break;
-            case 4: v = quantile_sorted(s->sort_buf, k, 0.5); break;
-            case 5: v = quantile_sorted(s->sort_buf, k, 0.25); break;
-            default: v = quantile_sorted(s->sort_buf, k, 0.75); break;
-            }
-            s->features[b * DEEPEAR_N_STATS + st] = v;
-        }
+            if (sel[i]) s->sort_buf[k++] = RING_VALUE(s, start, i, b);
+        band_stats(s, k, deepear_stat_code, DEEPEAR_N_STATS, &s->features[b * DEEPEAR_N_STATS]);
     }
+#if DEEPEAR_N_DSTATS > 0
+    /* deltas inside the window (features.window_deltas): d_i = sum_j j (x_min(i+j,w-1) - x_max(i-j,0)) / den */
+    for (b = 0; b < DEEPEAR_N_MELS; b++) {
+        const float den = (float)(DEEPEAR_DELTA_WIDTH * (DEEPEAR_DELTA_WIDTH + 1) * (2 * DEEPEAR_DELTA_WIDTH + 1) / 3);
+        k = 0;
+        for (i = 0; i < w; i++) {
+            float acc = 0.0f;
+            uint32_t j;
+            if (!sel[i]) continue;
+            for (j = 1; j <= DEEPEAR_DELTA_WIDTH; j++) {
+                uint32_t hi = i + j < w ? i + j : w - 1, lo = i >= j ? i - j : 0;
+                acc += (float)j * (RING_VALUE(s, start, hi, b) - RING_VALUE(s, start, lo, b));
+            }
+            s->sort_buf[k++] = acc / den;
+        }
+        band_stats(s, k, deepear_dstat_code, DEEPEAR_N_DSTATS,
+                   &s->features[DEEPEAR_N_MELS * DEEPEAR_N_STATS + b * DEEPEAR_N_DSTATS]);
+    }
+#else
+    (void)deepear_dstat_code;
+#endif
     return k;
 }
 
