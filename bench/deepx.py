@@ -86,8 +86,8 @@ def main() -> None:
     recipe = load_recipe(args.run.parent / "recipe.yaml")
     exp = Experiment(recipe, default_data_root(), runs_root=args.run.parent.parent.parent)
     split = make_split(exp.clips, args.run.name, exp.bank, exp.tasks, recipe.seed, recipe.protocol.validation_fraction)
-    train, val, _ = exp.training_data(split, keep_frames=False)
-    test = exp.test_data(split, None, keep_frames=False)
+    train, val, _, adapter = exp.training_data(split, keep_frames=False)
+    test = exp.test_data(split, None, keep_frames=False, adapter=adapter)
     tasks = [t for t in split.test if t in model.task_names]
     dim = model.input_dim
 

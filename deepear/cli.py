@@ -152,7 +152,7 @@ def _validation_setup(args: argparse.Namespace, model, model_path: Path):
     exp = Experiment(recipe, args.data_root, runs_root=run_dir.parent.parent.parent, cache_dir=args.cache_dir,
                      progress=lambda d: bar(d, args.quiet))
     split = make_split(exp.clips, run_dir.name, exp.bank, exp.tasks, recipe.seed, recipe.protocol.validation_fraction)
-    train, val, _ = exp.training_data(split, keep_frames=False)
+    train, val, _, _ = exp.training_data(split, keep_frames=False)
     scored = [t for t in split.test if t in model.task_names]
 
     def evaluate(m):

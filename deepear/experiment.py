@@ -30,6 +30,7 @@ import torch
 
 from deepear.audio.features import mfcc_from_log_mel
 from deepear.data import catalog
+from deepear.data.adaptation import SpeakerAdapter
 from deepear.data.cache import FeatureCache
 from deepear.data.clips import Clip
 from deepear.data.mixing import NoiseBank
@@ -131,8 +132,15 @@ class Experiment:
                        self.task_windows, self.recipe.front_end, self.cache, bank=bank, snrs_db=snrs,
                        workers=self.workers, keep_frames=keep_frames)
 
-    def training_data(self, split: RunSplit, keep_frames: bool) -> tuple[WindowSet, WindowSet, np.ndarray]:
-        """(train windows, validation windows, unlabelled pre-training vectors) of a protocol run."""
+    def adapted_groups(self) -> list[int]:
+        """Window-group indices (Builder.windows order) of the recipe's adapted tasks."""
+        windows = sorted(set(self.task_windows.values()))
+        return sorted({windows.index(self.task_windows[t]) for t in self.recipe.adaptation.tasks})
+
+    def training_data(self, split: RunSplit, keep_frames: bool
+                      ) -> tuple[WindowSet, WindowSet, np.ndarray, SpeakerAdapter | None]:
+        """(train windows, validation windows, unlabelled pre-training vectors, speaker adapter or None) of a
+        protocol run; with `adaptation.tasks` every set is already adapted (deepear.data.adaptation)."""
         r = self.recipe
         labelled = subsample_labelled(self.clips, split.train, r.data.fraction, r.seed)
         b = self._builder(split.train_noise, keep_frames)
@@ -145,26 +153,36 @@ class Experiment:
         vjobs += [Job(int(i), "draw", tuple(run_seed(r.seed, "val", self.clips[i].path))) for i in split.val]
         with self.progress(f"{split.name}: validation windows") as p:
             val = self._builder(split.train_noise).build(vjobs, progress=p)
+        adapter = None
+        if r.adaptation.tasks:
+            a = r.adaptation
+            adapter = SpeakerAdapter.fit(train, self.adapted_groups(), a.group_key, a.std_floor, a.min_windows)
+            train, val = adapter.apply(train, self.clips), adapter.apply(val, self.clips)
         pre = [train.x]
         if r.pretrain.enabled:
             rest = sorted(set(split.train.tolist()) - set(labelled.tolist()))
             if rest:
-                pre.append(b.build([Job(int(i)) for i in rest], unlabelled=True).x)
+                extra = b.build([Job(int(i)) for i in rest], unlabelled=True)
+                pre.append((adapter.apply(extra, self.clips, drop_unknown=True) if adapter else extra).x)
             noise_clips = [Clip(path=split.train_noise.resolve(e), corpus="noise") for e in split.train_noise.entries]
             nb = self._builder(None, clips=noise_clips)
             with self.progress(f"{split.name}: noise windows (pre-training)") as p:
-                pre.append(nb.build([Job(i) for i in range(len(noise_clips))], unlabelled=True, progress=p).x)
-        return train, val, np.concatenate(pre)
+                noise = nb.build([Job(i) for i in range(len(noise_clips))], unlabelled=True, progress=p)
+            pre.append((adapter.apply(noise, noise_clips, drop_unknown=True) if adapter else noise).x)
+        return train, val, np.concatenate(pre), adapter
 
-    def test_data(self, split: RunSplit, snr: float | None, keep_frames: bool) -> WindowSet:
-        """Windows of the run's test clips, clean or mixed with held-out noise at `snr` dB."""
+    def test_data(self, split: RunSplit, snr: float | None, keep_frames: bool,
+                  adapter: SpeakerAdapter | None = None) -> WindowSet:
+        """Windows of the run's test clips, clean or mixed with held-out noise at `snr` dB (each held-out
+        speaker adapted with their own windows of this condition when `adapter` is given)."""
         r = self.recipe
         clips = sorted({int(i) for v in split.test.values() for i in v})
         b = self._builder(split.test_noise, keep_frames)
         jobs = [Job(i) if snr is None else Job(i, float(snr), tuple(run_seed(r.seed, "test", self.clips[i].path)))
                 for i in clips]
         with self.progress(f"{split.name}: test windows {M.snr_condition(snr)}") as p:
-            return b.build(jobs, progress=p)
+            test = b.build(jobs, progress=p)
+        return adapter.apply(test, self.clips) if adapter else test
 
     def build_model(self) -> MultiTaskDNN:
         m = self.recipe.model
@@ -187,7 +205,9 @@ class Experiment:
                                       "train_noise_types": list(split.train_noise.noise_types)})
         want_gmm = "gmm" in r.eval.baselines
         t0 = time.perf_counter()
-        train, val, pre = self.training_data(split, keep_frames=want_gmm)
+        train, val, pre, adapter = self.training_data(split, keep_frames=want_gmm)
+        if adapter is not None:
+            sub.write_json("adaptation.json", adapter.to_dict())
         data_s = time.perf_counter() - t0
         model = self.build_model()
         mean, std = fit_input_norm(train.x)
@@ -215,17 +235,18 @@ class Experiment:
                                "data_seconds": data_s, "fit_seconds": res.seconds, "best_epoch": res.best_epoch,
                                "epochs": len(res.history), "pretrain": pretrain_info, "tasks": {}}
         base = self.fit_baselines(train, split) if r.eval.baselines else {}
-        out["tasks"] = self.evaluate(model, split, base, r.eval.snrs_db, keep_frames=want_gmm)
+        out["tasks"] = self.evaluate(model, split, base, r.eval.snrs_db, keep_frames=want_gmm, adapter=adapter)
         sub.mark_done(out)
         return out
 
     def evaluate(self, model: MultiTaskDNN, split: RunSplit, base: dict[str, dict[str, Any]],
-                 snrs_db: Sequence[float | None], keep_frames: bool = False) -> dict[str, Any]:
+                 snrs_db: Sequence[float | None], keep_frames: bool = False,
+                 adapter: SpeakerAdapter | None = None) -> dict[str, Any]:
         """Test metrics of `model` (and fitted baselines) on the run's test clips at each SNR of held-out noise."""
         tasks_out: dict[str, Any] = {}
         for snr in snrs_db:
             cond = M.snr_condition(snr)
-            test = self.test_data(split, snr, keep_frames=keep_frames)
+            test = self.test_data(split, snr, keep_frames=keep_frames, adapter=adapter)
             lp = predict_log_proba(model, test.x)
             for t, clip_ids in split.test.items():
                 if t not in lp:
@@ -256,10 +277,20 @@ class Experiment:
             model, _ = load_model(path)
             split = make_split(self.clips, run, self.bank, self.tasks, self.recipe.seed,
                                self.recipe.protocol.validation_fraction)
-            per_run[run] = {"tasks": self.evaluate(model, split, {}, snrs)}
+            per_run[run] = {"tasks": self.evaluate(model, split, {}, snrs, adapter=self.load_adapter(run))}
         out = aggregate(per_run, self.labels)
         out["params"] = model.n_parameters()
         return out
+
+    def load_adapter(self, run: str) -> SpeakerAdapter | None:
+        """The speaker adapter a finished protocol run was trained with (its adaptation.json), or None."""
+        if not self.recipe.adaptation.tasks:
+            return None
+        path = self.folder.path / run / "adaptation.json"
+        if not path.exists():
+            raise DataError(f"{path}: missing; the recipe adapts {list(self.recipe.adaptation.tasks)} but this run "
+                            f"folder has no adapter (retrain the run)")
+        return SpeakerAdapter.from_dict(RunFolder(self.folder.path / run).read_json("adaptation.json"))
 
     def pretrain(self, model: MultiTaskDNN, pre: np.ndarray, run: str,
                  progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:

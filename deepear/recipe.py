@@ -94,6 +94,17 @@ class EvalSpec:
 
 
 @dataclass(frozen=True)
+class AdaptationSpec:
+    """Unsupervised per-speaker input adaptation (deepear/data/adaptation.py): the window vectors of these
+    tasks' window group are standardised with the statistics of the same speaker's unlabelled windows."""
+
+    tasks: tuple[str, ...] = ()    # e.g. [emotion, stress]; () = off. Every task sharing their window must be listed
+    group_key: str = "speaker"     # the clip group that names the speaker (RAVDESS, FSDD readers fill it)
+    std_floor: float = 0.1         # a speaker's per-dimension std is at least this share of the set's std
+    min_windows: int = 8           # a speaker with fewer windows than this in a set is an error (too few to adapt)
+
+
+@dataclass(frozen=True)
 class Recipe:
     name: str = "deepear"
     seed: int = 0
@@ -108,6 +119,7 @@ class Recipe:
     mixing: MixingSpec = field(default_factory=MixingSpec)
     train: TrainSpec = field(default_factory=TrainSpec)
     eval: EvalSpec = field(default_factory=EvalSpec)
+    adaptation: AdaptationSpec = field(default_factory=AdaptationSpec)
 
     def to_dict(self) -> dict[str, Any]:
         return _to_plain(self)
@@ -118,9 +130,11 @@ class Recipe:
     def hash(self) -> str:
         """Stable hash of the resolved recipe (recorded in run folders and bundles).
 
-        Front-end parameters added after the first release are left out while they hold their defaults, so
-        older recipes keep their hash (see FrontEndConfig.hash)."""
+        Sections and front-end parameters added after the first release are left out while they hold their
+        defaults, so older recipes keep their hash (see FrontEndConfig.hash)."""
         d = self.to_dict()
+        if self.adaptation == AdaptationSpec():
+            del d["adaptation"]
         fe = d["front_end"]
         for name, default in LATER_FRONT_END_DEFAULTS.items():
             if fe.get(name) == default:
@@ -313,6 +327,19 @@ def _check(r: Recipe) -> None:
     for b in r.eval.baselines:
         if b not in ("gmm", "svm"):
             raise ConfigError(f"eval.baselines: unknown baseline {b!r}; known: gmm, svm")
+    a = r.adaptation
+    for t in a.tasks:
+        if t not in r.tasks:
+            raise ConfigError(f"adaptation.tasks: {t!r} is not one of the recipe's tasks {list(r.tasks)}")
+    for t in a.tasks:
+        w = (r.tasks[t].window_s, r.tasks[t].hop_s)
+        others = [u for u, s in r.tasks.items() if (s.window_s, s.hop_s) == w and u not in a.tasks]
+        if others:
+            raise ConfigError(f"adaptation.tasks: {t} shares its window ({w[0]:g} s / {w[1]:g} s) with {others}, "
+                              f"which are not adapted; adaptation acts on a whole window group: list them too "
+                              f"or give {t} its own window")
+    if not 0 < a.std_floor <= 1 or a.min_windows < 2:
+        raise ConfigError("adaptation: std_floor must be in (0, 1] and min_windows >= 2")
     for run in r.protocol.runs:
         if not (run == "speaker" or (run.startswith("fold") and run[4:].isdigit())):
             raise ConfigError(f"protocol.runs: {run!r} is neither 'foldN' nor 'speaker'")

@@ -171,3 +171,13 @@ def test_bundle_without_golden_audio_is_rebuilt_from_the_corpora(bundle, tmp_pat
     (b / "golden" / doc["clips"][0]["pcm"]).unlink()
     with pytest.raises(DataError, match="sha256"):
         restore_golden_audio(b, data_root)
+
+
+def test_export_refuses_a_speaker_adapted_run(tmp_path, data_root):
+    run = tmp_path / "runs" / "adapted" / "0" / "fold0"
+    run.mkdir(parents=True)
+    (run / "model.pt").write_bytes(b"")
+    (run.parent / "recipe.yaml").write_text("adaptation: {tasks: [emotion, stress, speaker]}\n")
+    with pytest.raises(ExportError, match="do not apply speaker adaptation"):
+        bundle_mod.export_bundle(run, tmp_path / "out", data_root=data_root)
+    assert not (tmp_path / "out").exists()

@@ -100,7 +100,7 @@ def real(data_root, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("quantize")
     exp = Experiment(parse_recipe(TINYQ), data_root, runs_root=tmp / "runs", cache_dir=tmp / "cache", workers=2)
     split = make_split(exp.clips, "fold0", exp.bank, exp.tasks, 0)
-    train, val, _ = exp.training_data(split, keep_frames=False)
+    train, val, _, _ = exp.training_data(split, keep_frames=False)
     test = exp.test_data(split, None, keep_frames=False)
     torch.manual_seed(0)
     model = MultiTaskDNN(train.x.shape[1], {t: len(exp.labels[t]) for t in exp.tasks},

@@ -33,6 +33,10 @@ def test_shipped_recipes_load(name):
     ({"protocol": {"runs": ["fold9x"]}}, r"protocol\.runs"),
     ({"eval": {"baselines": ["hmm"]}}, r"unknown baseline"),
     ({"train": 5}, r"train: expected a mapping"),
+    ({"adaptation": {"tasks": ["mood"]}}, r"adaptation\.tasks: 'mood' is not one of the recipe's tasks"),
+    ({"adaptation": {"tasks": ["emotion"]}}, r"emotion shares its window .* \['stress', 'speaker'\]"),
+    ({"adaptation": {"tasks": ["emotion", "stress", "speaker"], "min_windows": 1}}, r"min_windows"),
+    ({"adaptation": {"task": ["emotion"]}}, r"unknown key\(s\) adaptation\.task"),
 ])
 def test_errors_name_the_key(raw, match):
     with pytest.raises(ConfigError, match=match):
@@ -55,3 +59,13 @@ def test_missing_and_malformed_files(tmp_path):
     bad.write_text("train: [unclosed\n")
     with pytest.raises(ConfigError, match="not valid YAML"):
         load_recipe(bad)
+
+
+def test_new_sections_at_their_defaults_keep_old_recipe_hashes():
+    """adaptation and front_end.delta_* came later: a recipe that does not use them hashes as before, so its
+    run folders resume and bundles exported from it keep their recorded recipe hash."""
+    r = parse_recipe({})
+    d = r.to_dict()
+    assert d["adaptation"]["tasks"] == [] and d["front_end"]["delta_stats"] == []
+    assert r.hash() == "a250e3873441969b"   # the hash before these sections existed
+    assert parse_recipe({"adaptation": {"tasks": ["emotion", "stress", "speaker"]}}).hash() != r.hash()

@@ -99,8 +99,34 @@ def test_tiny_end_to_end_and_resume(data_root, tmp_path, monkeypatch):
 def test_training_windows_are_reproducible(data_root, tmp_path):
     a = _exp(data_root, tmp_path)
     s = make_split(a.clips, "fold0", a.bank, a.tasks, 0)
-    w1, _, _ = a.training_data(s, keep_frames=False)
+    w1, _, _, _ = a.training_data(s, keep_frames=False)
     b = _exp(data_root, tmp_path / "other")                         # fresh cache: recomputed from audio
-    w2, _, _ = b.training_data(s, keep_frames=False)
+    w2, _, _, _ = b.training_data(s, keep_frames=False)
     assert np.array_equal(w1.x, w2.x) and np.array_equal(w1.y, w2.y)
     assert list(w1.condition) == list(w2.condition) and any(c != "clean" for c in w1.condition)
+
+
+def test_adapted_experiment_trains_evaluates_and_reloads_its_adapter(data_root, tmp_path):
+    """adaptation.tasks + delta statistics end to end: the run folder keeps the adapter, test windows of every
+    held-out speaker are standardised with that speaker's own windows, and re-evaluating the saved model with
+    the stored adapter gives the numbers of the training-time evaluation."""
+    exp = _exp(data_root, tmp_path, tasks={**TINY["tasks"], "speaker": {"window_s": 1.28, "hop_s": 1.28}},
+               adaptation={"tasks": ["emotion", "stress"], "min_windows": 2},
+               front_end={"delta_stats": ["std"]}, eval={"snrs_db": [None], "baselines": ["svm"]})
+    metrics = exp.run()
+    run = exp.folder.path / "fold0"
+    stored = json.loads((run / "adaptation.json").read_text())
+    assert stored["groups"] == exp.adapted_groups() == [1] and len(stored["ref_std"]) == 32 * 8
+    adapter = exp.load_adapter("fold0")
+    split = make_split(exp.clips, "fold0", exp.bank, exp.tasks, 0)
+    test = exp.test_data(split, None, keep_frames=False, adapter=adapter)
+    raw = exp.test_data(split, None, keep_frames=False)
+    five = test.wgroup == 1
+    assert five.any() and np.array_equal(test.x[~five], raw.x[~five])       # only the 5 s group changes
+    spk = adapter.speakers(test, exp.clips)
+    for s in set(spk[five]):
+        m = five & (spk == s)
+        np.testing.assert_allclose(test.x[m].mean(axis=0), adapter.ref_mean, rtol=1e-4, atol=1e-3)
+    again = exp.evaluate_saved([None])
+    for t in ("emotion", "stress"):
+        assert again["tasks"][t]["conditions"]["clean"]["accuracy"] == metrics["tasks"][t]["conditions"]["clean"]["accuracy"]

@@ -216,6 +216,11 @@ def export_bundle(run: str | Path, out: str | Path, *, data_root: str | Path, ca
     if not recipe_path.exists():
         raise DataError(f"{run_dir}: no recipe.yaml next to the model; export needs the run folder it was trained in")
     recipe = load_recipe(recipe_path)
+    if recipe.adaptation.tasks:
+        raise ExportError(f"{run_dir}: the recipe adapts {list(recipe.adaptation.tasks)} per speaker "
+                          f"(adaptation.tasks); bundles and the runtime do not apply speaker adaptation yet, so this "
+                          f"model would receive un-adapted inputs. Export a run trained without adaptation "
+                          f"(e.g. --set adaptation.tasks=[]) — see docs/adaptation.md")
     model, meta = load_model(model_path)
     cfg = FrontEndConfig.from_dict(meta["front_end"])
     tasks = task_table(meta["labels"], meta["task_windows"], model.task_names,
@@ -224,7 +229,7 @@ def export_bundle(run: str | Path, out: str | Path, *, data_root: str | Path, ca
 
     exp = Experiment(recipe, data_root, runs_root=run_dir.parent.parent.parent, cache_dir=cache_dir, progress=progress)
     split = make_split(exp.clips, run_dir.name, exp.bank, exp.tasks, recipe.seed, recipe.protocol.validation_fraction)
-    train, val, _ = exp.training_data(split, keep_frames=False)
+    train, val, _, _ = exp.training_data(split, keep_frames=False)
     scored_val = [t for t in split.test if t in model.task_names]
 
     # 1. compression (SVD rank search on the validation split, no retraining)
