@@ -4,6 +4,11 @@ and folds, clean and in held-out noise: task x {multi-task, single-task, no pre-
 
     .venv/bin/python bench/accuracy.py [--recipe recipes/deepear.yaml] [--runs fold0 ... speaker]
                                        [--ablation-runs fold0 fold1 speaker] [--runs-dir runs/bench]
+                                       [--previous runs/bench-v1 [--previous-label TEXT]] [--skip ...]
+
+--previous reads (never trains) the finished runs of an earlier recipe in another runs folder and shows them
+beside the current recipe: its multi-task model as a column of the main table (same splits, same noise), and
+its ablations for the variants this invocation skips, labelled as coming from that recipe.
 
 Every variant is an ordinary recipe run (resumable: re-running skips finished protocol runs); GMM and SVM
 are trained and tested inside the multi-task runs on exactly the same windows. Writes the "accuracy"
@@ -86,8 +91,9 @@ def acc(m: dict | None, task: str, cond: str, system: str = "dnn") -> float | No
     return src.get(cond, {}).get("accuracy")
 
 
-def acc_runs(m: dict | None, task: str, cond: str, runs: list[str]) -> float | None:
-    """Mean DNN accuracy of `task` over the given protocol runs only (RAVDESS-only for speaker ID)."""
+def acc_runs(m: dict | None, task: str, cond: str, runs: list[str], system: str = "dnn") -> float | None:
+    """Mean accuracy of `task` (DNN or a baseline) over the given protocol runs only (RAVDESS-only for speaker
+    ID)."""
     import json
 
     if m is None or "_folder" not in m:
@@ -98,12 +104,35 @@ def acc_runs(m: dict | None, task: str, cond: str, runs: list[str]) -> float | N
         if not p.exists():
             continue
         t = json.loads(p.read_text())["tasks"].get(task)
-        if t is None or cond not in t["conditions"]:
+        src = None if t is None else t["conditions"] if system == "dnn" else t.get("baselines", {}).get(system, {})
+        if not src or cond not in src:
             continue
-        rep = t["conditions"][cond]
-        vals.append(rep["by_corpus"].get("ravdess") if task == "speaker" else rep["accuracy"])
+        rep = src[cond]
+        vals.append(rep.get("by_corpus", {}).get("ravdess") if task == "speaker" else rep["accuracy"])
     vals = [v for v in vals if v is not None]
     return sum(vals) / len(vals) if vals else None
+
+
+def _rel(p: Path) -> str:
+    """`p` relative to the repository when inside it (the command shown in the docs), else as given."""
+    try:
+        return str(p.resolve().relative_to(REPO))
+    except ValueError:
+        return str(p)
+
+
+def load_finished(runs_dir: Path, name: str) -> dict | None:
+    """The aggregated metrics of a finished variant in `runs_dir` (read-only), or None when absent."""
+    import json
+
+    folder = runs_dir / name / "0"
+    p = folder / "metrics.json"
+    if not p.exists() or not (folder / "DONE").exists():
+        return None
+    m = json.loads(p.read_text())
+    m["_folder"] = str(folder)
+    m["train_seconds"] = sum(_run_seconds(d) for d in folder.iterdir() if d.is_dir())
+    return m
 
 
 def fmt(v: float | None) -> str:
@@ -117,7 +146,10 @@ def main() -> None:
     ap.add_argument("--ablation-runs", nargs="+", default=["fold0", "fold1", "speaker"],
                     help="protocol runs for the single-task / no-pre-training / 10%% variants")
     ap.add_argument("--runs-dir", type=Path, default=REPO / "runs" / "bench")
-    ap.add_argument("--skip", nargs="*", default=[], help="variants to skip: single nopre fraction bandlimit")
+    ap.add_argument("--skip", nargs="*", default=[], help="variants to skip: noadapt single nopre fraction bandlimit")
+    ap.add_argument("--previous", type=Path, default=None,
+                    help="runs folder of an earlier recipe's finished variants, shown beside this one (read-only)")
+    ap.add_argument("--previous-label", default="previous recipe")
     ap.add_argument("--quiet", action="store_true")
     ap.add_argument("--no-write", action="store_true")
     args = ap.parse_args()
@@ -125,6 +157,10 @@ def main() -> None:
     t_all = time.perf_counter()
     rp, rd, q = args.recipe, args.runs_dir, args.quiet
     multi = train(rp, "bench-multitask", [], args.runs, rd, q)
+    adapted = load_recipe(rp).adaptation.tasks
+    adapt_runs = [r for r in args.ablation_runs if r.startswith("fold")]
+    noadapt = None if "noadapt" in args.skip or not adapted else train(
+        rp, "bench-noadapt", ["adaptation.tasks=[]", "eval.baselines=[svm]"], adapt_runs, rd, q)
     nopre = None if "nopre" in args.skip else train(rp, "bench-nopretrain", ["pretrain.enabled=false", "eval.baselines=[]"],
                                                     args.ablation_runs, rd, q)
     single = {}
@@ -146,8 +182,25 @@ def main() -> None:
                                               "tasks={scene: {window_s: 1.28, hop_s: 0.64}}"],
                      runs_for("scene", args.ablation_runs), rd, q)
 
+    prev = load_finished(args.previous, "bench-multitask") if args.previous else None
+    from_prev: list[str] = []
+    if args.previous:
+        if nopre is None and "nopre" in args.skip:
+            nopre = load_finished(args.previous, "bench-nopretrain")
+            from_prev += ["no pre-training"] if nopre else []
+        if not single and "single" in args.skip:
+            single = {t: load_finished(args.previous, f"bench-single-{t}") for t in TASKS}
+            from_prev += ["single-task"] if any(single.values()) else []
+        if not frac and "fraction" in args.skip:
+            frac = {pre: load_finished(args.previous, f"bench-10pct-{'pre' if pre else 'nopre'}") for pre in (True, False)}
+            from_prev += ["10% labels"] if any(frac.values()) else []
+        if band is None and "bandlimit" in args.skip:
+            band = load_finished(args.previous, "bench-scene-4khz")
+            from_prev += ["band-limited scene"] if band else []
+    ablation_multi = prev if from_prev and prev else multi
+
     lines = ["## Accuracy: multi-task DNN vs ablations and classical baselines", "",
-             f"Recipe `{args.recipe.relative_to(REPO)}`; protocol runs {', '.join(args.runs)} for the multi-task model and "
+             f"Recipe `{_rel(args.recipe)}`; protocol runs {', '.join(args.runs)} for the multi-task model and "
              f"the baselines, {', '.join(args.ablation_runs)} for the ablations (mean over the runs that test each "
              "task). Emotion and stress: 6 actor-held-out folds (4 actors each); speaker ID: RAVDESS repetition 1 "
              "-> 2 (24 actors; FSDD speakers are trained too, scored separately in metrics.json); scene: grouped "
@@ -155,18 +208,28 @@ def main() -> None:
              "ESC noise clips of the test fold, a held-out music track), never used in training, mixed at the "
              "given SNR of active speech (or active signal) power over noise power. GMM and SVM are trained on "
              "exactly the same multi-condition windows (clean + 2 noisy copies) and tested on the same windows. "
-             "**Stress is a proxy** (acted anger/fear vs neutral/calm), not measured stress.", "",
+             "**Stress is a proxy** (acted anger/fear vs neutral/calm), not measured stress."
+             + (f" **Adapted per speaker**: {', '.join(adapted)} windows are standardised with each held-out "
+                "speaker's own unlabelled test recordings of the same condition (docs/adaptation.md); the GMM "
+                "works on frames and is not adapted, the SVM gets the same adapted vectors as the DNN."
+                if adapted else ""), "",
              "Columns 1, 5 and 6 average every multi-task protocol run; columns 2-4 only the ablation runs, so "
-             "compare column 2 with 3 and 4, and column 1 with 5 and 6.", "",
+             "compare column 2 with 3 and 4, and column 1 with 5 and 6."
+             + (f" Columns 2-4 (and the tables below marked so) come from the {args.previous_label} "
+                f"({args.previous}/, not retrained here): {', '.join(from_prev)}." if from_prev else "")
+             + (f" The column '{args.previous_label}' is that recipe's multi-task model on the same splits and "
+                f"noise." if prev else ""), "",
              "| task | condition | multi-task (all runs) | multi-task (ablation runs) | single-task | no pre-training "
-             "| GMM | SVM | target |",
-             "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+             "| GMM | SVM |" + (f" {args.previous_label} |" if prev else "") + " target |",
+             "|---|---|---:|---:|---:|---:|---:|---:|" + ("---:|" if prev else "") + "---:|"]
     for t in TASKS + ("esc10",):
         for c in CONDS:
             tgt = TARGETS.get(t, {}).get(c)
-            row = [fmt(acc(multi, t, c)), fmt(acc_runs(multi, t, c, args.ablation_runs)),
+            row = [fmt(acc(multi, t, c)), fmt(acc_runs(ablation_multi, t, c, args.ablation_runs)),
                    fmt(acc(single.get(t), t, c)), fmt(acc(nopre, t, c)),
                    fmt(acc(multi, t, c, "gmm")), fmt(acc(multi, t, c, "svm"))]
+            if prev:
+                row.append(fmt(acc(prev, t, c)))
             lines.append(f"| {TITLES[t]} | {c if c == 'clean' else c + ' dB'} | " + " | ".join(row)
                          + f" | {'>= ' + str(tgt) if tgt else ''} |")
     if multi:
@@ -175,19 +238,33 @@ def main() -> None:
         sp = sum(s["params"] for s in single.values() if s)
         if sp:
             lines.append(f"Single-task models: {sp:,} parameters for the four together (one 3-layer net per task).")
-    if frac:
-        lines += ["", "### What pre-training buys with 10% of the labels", "",
+    if noadapt:
+        lines += ["", "### What per-speaker adaptation buys (docs/adaptation.md)", "",
+                  f"Same recipe with `adaptation.tasks=[]`, protocol runs {', '.join(adapt_runs)} (actor-held-out); "
+                  "adapted: every held-out actor's 5 s windows standardised with that actor's own unlabelled test "
+                  "windows of the same condition (the device has heard the speaker before).", "",
+                  "| task | condition | DNN adapted | DNN not adapted | SVM adapted | SVM not adapted |",
+                  "|---|---|---:|---:|---:|---:|"]
+        for t in adapted:
+            for c in CONDS:
+                lines.append(f"| {'stress proxy' if t == 'stress' else t} | {c} | {fmt(acc_runs(multi, t, c, adapt_runs))} | "
+                             f"{fmt(acc_runs(noadapt, t, c, adapt_runs))} | "
+                             f"{fmt(acc_runs(multi, t, c, adapt_runs, 'svm'))} | "
+                             f"{fmt(acc_runs(noadapt, t, c, adapt_runs, 'svm'))} |")
+    if frac and any(frac.values()):
+        lines += ["", "### What pre-training buys with 10% of the labels"
+                  + (f" ({args.previous_label})" if "10% labels" in from_prev else ""), "",
                   "Labels kept for 10% of the training clips (per corpus, seeded); RBM pre-training still sees all "
                   "training audio and the training noise, unlabelled.", "",
                   "| task | condition | all labels, pre-trained | all labels, random init | 10%, pre-trained | 10%, random init |",
                   "|---|---|---:|---:|---:|---:|"]
         for t in TASKS:
             for c in CONDS:
-                lines.append(f"| {t} | {c} | {fmt(acc_runs(multi, t, c, args.ablation_runs))} | {fmt(acc(nopre, t, c))} | "
+                lines.append(f"| {t} | {c} | {fmt(acc_runs(ablation_multi, t, c, args.ablation_runs))} | {fmt(acc(nopre, t, c))} | "
                              f"{fmt(acc(frac.get(True), t, c))} | {fmt(acc(frac.get(False), t, c))} |")
     if band:
         lines += ["", f"Band-limited scene (every clip's features limited to 0-4 kHz, `front_end.fmax_hz=4000`, "
-                  f"single-task): DNN {fmt(acc(band, 'scene', 'clean'))}%, SVM {fmt(acc(band, 'scene', 'clean', 'svm'))}% "
+                  f"single-task{', ' + args.previous_label if 'band-limited scene' in from_prev else ''}): DNN {fmt(acc(band, 'scene', 'clean'))}%, SVM {fmt(acc(band, 'scene', 'clean', 'svm'))}% "
                   f"(target >= 92%)."]
     lines += ["", f"This invocation took {(time.perf_counter() - t_all) / 60:.0f} min (finished protocol runs are reused from "
               f"{args.runs_dir.name}/; the training times above are the real cost)."]

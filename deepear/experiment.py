@@ -122,6 +122,8 @@ class Experiment:
         summary.update({"recipe": r.name, "recipe_hash": r.hash(), "seed": r.seed,
                         "stress_note": STRESS_NOTE, "seconds": time.perf_counter() - t0,
                         "front_end": r.front_end.to_dict(), "params": next(iter(per_run.values()))["params"]})
+        if r.adaptation.tasks:
+            summary["adaptation_note"] = self.adaptation_note()
         self._write_report(summary, per_run)
         self.folder.mark_done(summary)
         return summary
@@ -280,7 +282,15 @@ class Experiment:
             per_run[run] = {"tasks": self.evaluate(model, split, {}, snrs, adapter=self.load_adapter(run))}
         out = aggregate(per_run, self.labels)
         out["params"] = model.n_parameters()
+        if self.recipe.adaptation.tasks:
+            out["adaptation_note"] = self.adaptation_note()
         return out
+
+    def adaptation_note(self) -> str:
+        """What the adapted tasks' numbers assume (printed and written wherever they are reported)."""
+        return (f"{', '.join(self.recipe.adaptation.tasks)}: adapted per speaker — each held-out speaker's windows "
+                f"are standardised with that speaker's own unlabelled test recordings of the same condition "
+                f"(docs/adaptation.md)")
 
     def load_adapter(self, run: str) -> SpeakerAdapter | None:
         """The speaker adapter a finished protocol run was trained with (its adaptation.json), or None."""
@@ -388,7 +398,8 @@ class Experiment:
         write_model_card(self.folder.path / "MODEL_CARD.md", name=self.recipe.name, recipe_hash=self.recipe.hash(),
                          tasks=self.labels, metrics=summary, data=data, params=summary["params"],
                          notes=[STRESS_NOTE, "Accuracy is the mean over protocol runs (held-out actors / folds); "
-                                "scene is scored per 1.28 s window, the other tasks per clip."])
+                                "scene is scored per 1.28 s window, the other tasks per clip."]
+                         + ([summary["adaptation_note"]] if "adaptation_note" in summary else []))
 
 
 def save_model(model: MultiTaskDNN, path: Path, labels: dict[str, list[str]], recipe: Recipe,

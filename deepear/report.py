@@ -31,6 +31,8 @@ def format_metrics(m: dict[str, Any]) -> str:
                          + ", ".join(f"{k} {100 * v:.1f}%" for k, v in sorted(by.items())))
     if "stress" in tasks:
         lines.append("stress is a proxy: acted angry/fearful vs neutral/calm speech (RAVDESS), not measured stress")
+    if m.get("adaptation_note"):
+        lines.append(m["adaptation_note"])
     return "\n".join(lines)
 
 

@@ -130,3 +130,6 @@ def test_adapted_experiment_trains_evaluates_and_reloads_its_adapter(data_root, 
     again = exp.evaluate_saved([None])
     for t in ("emotion", "stress"):
         assert again["tasks"][t]["conditions"]["clean"]["accuracy"] == metrics["tasks"][t]["conditions"]["clean"]["accuracy"]
+    from deepear.report import format_metrics
+    assert "adapted per speaker" in metrics["adaptation_note"] and "adapted per speaker" in format_metrics(again)
+    assert "adapted per speaker" in (exp.folder.path / "MODEL_CARD.md").read_text()
