@@ -42,8 +42,9 @@ def _real_windows() -> np.ndarray:
     return np.concatenate(xs)
 
 
-def build_bundle(dest: Path) -> Path:
-    """Write a complete bundle folder at `dest` (manifest.json, model.onnx, model.int8.onnx); returns dest."""
+def build_bundle(dest: Path, adapt: bool = False) -> Path:
+    """Write a complete bundle folder at `dest` (manifest.json, model.onnx, model.int8.onnx); returns dest.
+    adapt: the 5 s group (emotion, speaker) carries speaker adaptation around the real windows' statistics."""
     import torch
 
     from deepear.audio import voicing
@@ -71,6 +72,10 @@ def build_bundle(dest: Path) -> Path:
                    "int8": {"file": "model.int8.onnx", "sha256": sha["model.int8.onnx"], "opset": 17,
                             "outputs": "logits"}},
     }
+    if adapt:
+        from deepear.audio.speaker_norm import AdaptationSpec
+        manifest["adaptation"] = AdaptationSpec(("emotion", "speaker"), 5.0, 5.0, x.mean(axis=0),
+                                                x.std(axis=0) + 1e-3, 0.1, 2).to_dict()
     (dest / "manifest.json").write_text(json.dumps(manifest, indent=1))
     return dest
 

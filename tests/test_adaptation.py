@@ -78,8 +78,8 @@ def test_unadaptable_windows_are_an_error_or_dropped_on_request():
         ad.apply(ws, clips)
     out = ad.apply(ws, clips, drop_unknown=True)
     assert len(out) == len(ws) - 10 and not np.any(out.clip == 2)
-    few = SpeakerAdapter.fit(ws, [0], min_windows=11)
-    with pytest.raises(DataError, match="fewer than adaptation.min_windows=11"):
+    few = SpeakerAdapter.fit(ws, [0], min_windows=21)     # 10 per session, 20 per speaker
+    with pytest.raises(DataError, match="fewer than adaptation.min_windows=21"):
         few.apply(ws, clips)
 
 
@@ -90,3 +90,16 @@ def test_fit_needs_windows_of_the_adapted_groups_and_round_trips():
     ad = SpeakerAdapter.fit(ws, [0])
     back = SpeakerAdapter.from_dict(ad.to_dict())
     assert np.array_equal(back.apply(ws, clips).x, ad.apply(ws, clips).x)
+
+
+def test_a_thin_session_falls_back_to_the_speakers_whole_set():
+    ws, clips = _set(n_per=10)
+    keep = ~((ws.clip == 0) & (ws.wgroup == 0) & (ws.condition != "clean")) | (np.arange(len(ws)) % 10 == 0)
+    thin = ws.subset(keep)                      # speaker A keeps 1 noisy window in group 0
+    ad = SpeakerAdapter.fit(thin, [0], min_windows=5)
+    out = ad.apply(thin, clips)
+    a = (thin.clip == 0) & (thin.wgroup == 0)
+    v = thin.x[a].astype(np.float64)
+    lone = np.flatnonzero(a & (thin.condition != "clean"))
+    expect = ad.ref_mean + ad.ref_std * (thin.x[lone] - v.mean(axis=0)) / np.maximum(v.std(axis=0), 0.1 * ad.ref_std)
+    np.testing.assert_allclose(out.x[lone], expect, rtol=1e-4, atol=1e-4)

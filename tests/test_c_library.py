@@ -19,6 +19,7 @@ import torch
 from deepear.audio.config import FrontEndConfig
 from deepear.audio.frontend import analyze, summarize
 from deepear.audio.io import load_audio
+from deepear.audio.speaker_norm import AdaptationSpec
 from deepear.audio.voicing import load_model
 from deepear.deepx.compress import compress_model
 from deepear.deepx.quantize import linear_chain, quantize_model
@@ -50,7 +51,7 @@ def bundle(tmp_path_factory, data_root) -> dict:
     return _make_bundle(tmp_path_factory, data_root, FrontEndConfig())
 
 
-def _make_bundle(tmp_path_factory, data_root, cfg: FrontEndConfig) -> dict:
+def _make_bundle(tmp_path_factory, data_root, cfg: FrontEndConfig, adapt: bool = False) -> dict:
     clips = _clips(data_root)
     calib_files = clips + [data_root / "ravdess" / "Actor_02" / "03-01-03-01-02-01-02.flac",
                            data_root / "sc_bg_noise" / "running_tap.flac"]
@@ -66,9 +67,13 @@ def _make_bundle(tmp_path_factory, data_root, cfg: FrontEndConfig) -> dict:
     q = quantize_model(small, x)
     chain = linear_chain(small)
     root = tmp_path_factory.mktemp("cbundle")
-    info = write_c_library(root / "c", q, chain, cfg, load_model(), TASKS)
-    golden = write_golden(root / "golden", clips, cfg, q, chain, TASKS, load_model())
-    return {"root": root, "info": info, "golden": golden, "cfg": cfg, "n_layers": len(q.layers())}
+    spec = None
+    if adapt:   # the speech group, adapted around statistics of these real windows
+        spec = AdaptationSpec(("emotion", "speaker"), 2.56, 1.28, x.mean(axis=0), x.std(axis=0) + 1e-3, 0.1, 2)
+    info = write_c_library(root / "c", q, chain, cfg, load_model(), TASKS, adaptation=spec)
+    golden = write_golden(root / "golden", clips, cfg, q, chain, TASKS, load_model(), adaptation=spec)
+    return {"root": root, "info": info, "golden": golden, "cfg": cfg, "n_layers": len(q.layers()), "spec": spec,
+            "model": (q, chain)}
 
 
 @pytest.fixture(scope="module")
@@ -109,6 +114,27 @@ def test_c_matches_python_with_delta_statistics(tmp_path_factory, data_root):
         assert r["max_feature_rel_err"] <= 1e-3 and r["top_class_identical"] and r["flags_identical"]
     dims = {len(w["features"]) for c in b["golden"]["clips"] for g in c["groups"] for w in g["windows"]}
     assert dims == {32 * 10}
+
+
+def test_c_adapts_like_the_python_runtime(tmp_path_factory, data_root):
+    """Speaker adaptation (docs/adaptation.md) in C: the running statistics and the adapted model input match
+    deepear.audio.speaker_norm on real clips — identical top classes, int8 and float builds — and change the
+    outputs (the golden reference with adaptation differs from the one without)."""
+    b = _make_bundle(tmp_path_factory, data_root, FrontEndConfig(), adapt=True)
+    assert b["info"]["arena_bytes"] > 0
+    for float_build in (False, True):
+        r = check_golden(b["root"], float_build=float_build)
+        assert r["problems"] == [] and r["ok"], r["problems"][:10]
+        assert r["top_class_identical"] and r["flags_identical"]
+    q, chain = b["model"]
+    from deepear.export.golden import reference_windows
+    pcm = to_int16(load_audio(_clips(data_root)[0]))
+    plain = reference_windows(pcm, b["cfg"], q, chain, TASKS, load_model())
+    adapted = reference_windows(pcm, b["cfg"], q, chain, TASKS, load_model(), b["spec"])
+    speech = [i for i, g in enumerate(plain) if "emotion" in g["tasks"]][0]
+    p0 = [w["fp32"]["emotion"] for w in plain[speech]["windows"] if w["fp32"]]
+    p1 = [w["fp32"]["emotion"] for w in adapted[speech]["windows"] if w["fp32"]]
+    assert len(p0) == len(p1) > 1 and not np.allclose(p0[1:], p1[1:])
 
 
 def test_routing_and_flags_equal_python(bundle, exe):

@@ -173,11 +173,27 @@ def test_bundle_without_golden_audio_is_rebuilt_from_the_corpora(bundle, tmp_pat
         restore_golden_audio(b, data_root)
 
 
-def test_export_refuses_a_speaker_adapted_run(tmp_path, data_root):
-    run = tmp_path / "runs" / "adapted" / "0" / "fold0"
-    run.mkdir(parents=True)
-    (run / "model.pt").write_bytes(b"")
-    (run.parent / "recipe.yaml").write_text("adaptation: {tasks: [emotion, stress, speaker]}\n")
-    with pytest.raises(ExportError, match="do not apply speaker adaptation"):
-        bundle_mod.export_bundle(run, tmp_path / "out", data_root=data_root)
-    assert not (tmp_path / "out").exists()
+def test_speaker_adapted_run_exports_and_runs(tmp_path, data_root):
+    """A run with adaptation and delta statistics exports: the manifest carries the adaptation, the C library
+    (with adaptation and deltas) agrees with Python on the golden clips, and the runtime loads and runs it."""
+    raw = json.loads(json.dumps(TINY))
+    raw["tasks"]["speaker"] = {"window_s": 1.28, "hop_s": 1.28}
+    raw["adaptation"] = {"tasks": ["emotion", "stress"], "min_windows": 2}
+    raw["front_end"] = {"delta_stats": ["std"]}
+    raw["eval"] = {"snrs_db": [None], "baselines": []}
+    raw["data"]["max_clips_per_corpus"] = 96    # every held-out actor needs >= min_windows test clips
+    exp = Experiment(parse_recipe(raw), data_root, runs_root=tmp_path / "runs", cache_dir=tmp_path / "cache", workers=2)
+    exp.run()
+    out = tmp_path / "exported" / "adapted"
+    m = bundle_mod.export_bundle(exp.folder.path, out, data_root=data_root, cache_dir=tmp_path / "cache",
+                                 int8=True, snrs=(None,))
+    ad = m["adaptation"]
+    assert ad["tasks"] == ["emotion", "stress"] and len(ad["ref_mean"]) == m["input"]["dim"] == 32 * 8
+    assert ad["prior_windows"] == 2
+    assert m["c_build"]["golden_check_int8"]["ok"] and m["c_build"]["golden_check_float"]["ok"]
+    assert "Speaker adaptation" in (out / "MODEL_CARD.md").read_text()
+    from deepear import Pipeline
+
+    p = Pipeline.load(out)
+    pred = p.predict_file(data_root / "ravdess" / "Actor_01" / "03-01-05-02-01-01-01.flac")
+    assert pred["emotion"].status == "ok" and p.new_profile() is not None

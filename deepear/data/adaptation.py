@@ -34,6 +34,7 @@ from typing import Sequence
 
 import numpy as np
 
+from deepear.audio.speaker_norm import standardize
 from deepear.data.clips import Clip
 from deepear.data.windows import WindowSet
 from deepear.errors import DataError
@@ -79,6 +80,8 @@ class SpeakerAdapter:
         drop_unknown: windows of adapted groups whose clip names no speaker (noise, music, ESC clips in
         unlabelled pre-training data) or whose speaker has fewer than `min_windows` windows are dropped;
         otherwise such a window is a DataError naming the clip (a labelled or test set must be adaptable).
+        A session (clean / noisy) with fewer than `min_windows` windows of a speaker uses all of that speaker's
+        windows in the set instead.
         """
         if len(ws) == 0:
             return ws
@@ -86,24 +89,26 @@ class SpeakerAdapter:
         adapted = np.isin(ws.wgroup, self.groups)
         keep = np.ones(len(ws), bool)
         x = ws.x.copy()
-        floor = self.std_floor * self.ref_std
         clean = np.array([c == "clean" for c in ws.condition], dtype=bool)
         session = np.where(clean, spk + "|clean", spk + "|noisy")
         for key in sorted(set(session[adapted])):
             rows = np.flatnonzero(adapted & (session == key))
             s = spk[rows[0]]
-            if s == "" or len(rows) < self.min_windows:
+            ref_rows = rows
+            if s != "" and len(rows) < self.min_windows:   # too few in this session: the speaker's whole set
+                ref_rows = np.flatnonzero(adapted & (spk == s))
+            if s == "" or len(ref_rows) < self.min_windows:
                 if drop_unknown:
                     keep[rows] = False
                     continue
                 clip = clips[int(ws.clip[rows[0]])]
                 why = (f"its clip names no '{self.group_key}' group" if s == "" else
-                       f"speaker {s} has only {len(rows)} window(s) here, fewer than adaptation.min_windows="
+                       f"speaker {s} has only {len(ref_rows)} window(s) here, fewer than adaptation.min_windows="
                        f"{self.min_windows}")
                 raise DataError(f"adaptation: cannot adapt the windows of {clip.path} ({clip.corpus}): {why}")
-            v = ws.x[rows].astype(np.float64)
-            mu, sd = v.mean(axis=0), np.maximum(v.std(axis=0), floor)
-            x[rows] = (self.ref_mean + self.ref_std * ((v - mu) / sd)).astype(np.float32)
+            v = ws.x[ref_rows].astype(np.float64)
+            x[rows] = standardize(ws.x[rows].astype(np.float64), v.mean(axis=0), v.std(axis=0), self.ref_mean,
+                                  self.ref_std, self.std_floor)
         out = WindowSet(ws.tasks, x, ws.y, ws.clip, ws.wgroup, ws.voiced, ws.condition, ws.windows, ws.frames)
         if not keep.all():
             log.info("adaptation: dropped %d windows with no adaptable speaker", int((~keep).sum()))

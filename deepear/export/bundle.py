@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from deepear.atomic import replace_dir, staging_dir
+from deepear.audio.speaker_norm import AdaptationSpec
 from deepear.errors import ConfigError, DataError, DeepearError, ExportError
 
 if TYPE_CHECKING:
@@ -116,9 +117,9 @@ def window_groups(tasks: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
 class _Evaluator:
     """Accuracy of any predictor on the exported run's held-out test split (clean and with held-out noise)."""
 
-    def __init__(self, exp: Any, split: Any, snrs: Sequence[float | None]) -> None:
+    def __init__(self, exp: Any, split: Any, snrs: Sequence[float | None], adapter: Any = None) -> None:
         self.exp, self.split = exp, split
-        self.test = {s: exp.test_data(split, s, keep_frames=False) for s in snrs}
+        self.test = {s: exp.test_data(split, s, keep_frames=False, adapter=adapter) for s in snrs}
         self.scored = dict(split.test)
         self.notes: dict[str, str] = {}
         if split.name == "speaker":
@@ -216,11 +217,6 @@ def export_bundle(run: str | Path, out: str | Path, *, data_root: str | Path, ca
     if not recipe_path.exists():
         raise DataError(f"{run_dir}: no recipe.yaml next to the model; export needs the run folder it was trained in")
     recipe = load_recipe(recipe_path)
-    if recipe.adaptation.tasks:
-        raise ExportError(f"{run_dir}: the recipe adapts {list(recipe.adaptation.tasks)} per speaker "
-                          f"(adaptation.tasks); bundles and the runtime do not apply speaker adaptation yet, so this "
-                          f"model would receive un-adapted inputs. Export a run trained without adaptation "
-                          f"(e.g. --set adaptation.tasks=[]) — see docs/adaptation.md")
     model, meta = load_model(model_path)
     cfg = FrontEndConfig.from_dict(meta["front_end"])
     tasks = task_table(meta["labels"], meta["task_windows"], model.task_names,
@@ -229,8 +225,13 @@ def export_bundle(run: str | Path, out: str | Path, *, data_root: str | Path, ca
 
     exp = Experiment(recipe, data_root, runs_root=run_dir.parent.parent.parent, cache_dir=cache_dir, progress=progress)
     split = make_split(exp.clips, run_dir.name, exp.bank, exp.tasks, recipe.seed, recipe.protocol.validation_fraction)
-    train, val, _, _ = exp.training_data(split, keep_frames=False)
+    train, val, _, adapter = exp.training_data(split, keep_frames=False)
     scored_val = [t for t in split.test if t in model.task_names]
+    adaptation = None
+    if adapter is not None:   # the runtime's running rule around the training population (docs/adaptation.md)
+        t0 = recipe.adaptation.tasks[0]
+        adaptation = AdaptationSpec(tuple(recipe.adaptation.tasks), tasks[t0]["window_s"], tasks[t0]["hop_s"],
+                                    adapter.ref_mean, adapter.ref_std, adapter.std_floor, adapter.min_windows)
 
     # 1. compression (SVD rank search on the validation split, no retraining)
     full_model = model
@@ -254,7 +255,7 @@ def export_bundle(run: str | Path, out: str | Path, *, data_root: str | Path, ca
     chain = linear_chain(model)
 
     # 3. accuracy of fp32 / compressed / int8 on the run's test split
-    evaluator = _Evaluator(exp, split, snrs)
+    evaluator = _Evaluator(exp, split, snrs, adapter)
     accuracy = {"split": split.name, "notes": evaluator.notes,
                 "fp32": evaluator(lambda x: predict_log_proba(full_model, x))}
     if max_drop is not None:
@@ -287,9 +288,10 @@ def export_bundle(run: str | Path, out: str | Path, *, data_root: str | Path, ca
         from deepear.export.golden import write_golden
 
         voicing = load_voicing(cfg.voicing.model_path or None)
-        c_info = write_c_library(staged / "c", q, chain, cfg, voicing, tasks)
+        c_info = write_c_library(staged / "c", q, chain, cfg, voicing, tasks, adaptation=adaptation)
         golden_paths = _golden_clips(exp, split)
-        golden_info = write_golden(staged / "golden", golden_paths, cfg, q, chain, tasks, data_root=Path(data_root))
+        golden_info = write_golden(staged / "golden", golden_paths, cfg, q, chain, tasks, data_root=Path(data_root),
+                                   adaptation=adaptation)
         c_build: dict[str, Any] = dict(c_info)
         if compile_c:
             from deepear.export.c_build import measure_c
@@ -334,6 +336,7 @@ def export_bundle(run: str | Path, out: str | Path, *, data_root: str | Path, ca
             "front_end": cfg.to_dict(), "voicing_model": voicing.to_dict(),
             "input": {"name": "x", "dim": cfg.dim, "feature_names": feature_names(cfg)},
             "tasks": tasks, "window_groups": window_groups(tasks),
+            "adaptation": adaptation.to_dict() if adaptation is not None else None,
             "normalization": {"mean": chain.input_mean.tolist(), "std": chain.input_std.tolist()},
             "models": {"fp32": {"file": "model.onnx", "sha256": _sha256(staged / "model.onnx"), "opset": 17,
                                 "outputs": "logits", "parameters": count_parameters(model)},

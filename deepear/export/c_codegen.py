@@ -1,6 +1,6 @@
 """Generate `deepear_weights.h`: every constant the portable C library needs, from the Python objects.
 
-    info = write_weights_header(c_dir / "deepear_weights.h", int8_model, fp32_chain, cfg, voicing, tasks)
+    info = write_weights_header(c_dir / "deepear_weights.h", int8_model, fp32_chain, cfg, voicing, tasks, adaptation)
 
 The header holds (1) size macros the state struct `deepear_stream` is built from, including
 DEEPEAR_ARENA_BYTES = sizeof(deepear_stream), computed here from the same layout (`arena_layout`) and checked
@@ -28,6 +28,7 @@ from deepear.atomic import atomic_write_bytes, atomic_write_text
 from deepear.audio import silence, voicing
 from deepear.audio.config import STAT_NAMES, FrontEndConfig
 from deepear.audio.features import analysis_window, mel_filterbank
+from deepear.audio.speaker_norm import AdaptationSpec
 from deepear.audio.voicing import N_CONTEXT, N_SHORT, VoicingModel
 from deepear.deepx.quantize import Int8Model, LinearChain
 from deepear.errors import ConfigError
@@ -99,6 +100,8 @@ def arena_layout(sizes: Mapping[str, int]) -> list[tuple[str, int]]:
         ("voi_low", 4 * s["VOI_CTX"] * s["VOI_N_LOW"]), ("voi_lev", 4 * s["VOI_CTX"]),
         ("voi_flux", 4 * s["VOI_CTX"]), ("voi_flat", 4 * s["VOI_CTX"]), ("voi_feat", 4 * s["VOI_N_FEAT"]),
         ("voi_hidden", 4 * s["VOI_HIDDEN"]), ("sort_buf", 4 * s["MAX_WIN"]), ("features", 4 * s["DIM"]),
+        ("ad_n", 4), ("ad_pad", 4), ("ad_mean", 4 * s["AD_DIM"]), ("ad_m2", 4 * s["AD_DIM"]),
+        ("ad_x", 4 * s["AD_DIM"]),
         ("act_a", 4 * s["MAX_WIDTH"]), ("act_b", 4 * s["MAX_WIDTH"]), ("trunk_out", 4 * s["MAX_WIDTH"]),
         ("act_q", s["MAX_WIDTH_PAD4"]), ("probs", 4 * s["TOTAL_CLASSES"]),
     ]
@@ -195,8 +198,10 @@ def _check_models(int8_model: Int8Model, fp32_chain: LinearChain, cfg: FrontEndC
 
 
 def render_weights_header(int8_model: Int8Model, fp32_chain: LinearChain, cfg: FrontEndConfig,
-                          voicing_model: VoicingModel, tasks: Mapping[str, Mapping[str, Any]]) -> tuple[str, dict]:
-    """The text of deepear_weights.h and a summary dict {arena_bytes, weights_bytes_int8, weights_bytes_fp32, ...}."""
+                          voicing_model: VoicingModel, tasks: Mapping[str, Mapping[str, Any]],
+                          adaptation: AdaptationSpec | None = None) -> tuple[str, dict]:
+    """The text of deepear_weights.h and a summary dict {arena_bytes, weights_bytes_int8, weights_bytes_fp32, ...}.
+    `adaptation`: per-speaker adaptation of one window group (the running rule of deepear.audio.speaker_norm)."""
     check_supported(cfg)
     _check_models(int8_model, fp32_chain, cfg, tasks)
     lay_v = voicing._layout(cfg)
@@ -224,7 +229,15 @@ def render_weights_header(int8_model: Int8Model, fp32_chain: LinearChain, cfg: F
         "MAX_WIN_PAD4": _pad4(max(g_win)), "VOI_CTX": N_CONTEXT, "VOI_N_LOW": lay_v.n_low_mels,
         "VOI_N_FEAT": n_feat_v, "VOI_HIDDEN": hidden_v, "DIM": cfg.dim, "MAX_WIDTH": max_width,
         "MAX_WIDTH_PAD4": _pad4(max_width), "TOTAL_CLASSES": sum(n_classes),
+        "AD_DIM": cfg.dim if adaptation is not None else 1,
     }
+    adapt_group = -1
+    if adaptation is not None:
+        match = [i for i, g in enumerate(groups) if set(g["tasks"]) == set(adaptation.tasks)]
+        if not match or adaptation.ref_mean.shape != (cfg.dim,):
+            raise ConfigError(f"C library: adaptation of tasks {list(adaptation.tasks)} needs exactly one window "
+                              f"group with those tasks and {cfg.dim}-value reference statistics")
+        adapt_group = match[0]
     layout = arena_layout(sizes)
     sizes["TAIL_PAD"] = layout[-1][1] // 4
     arena = sum(b for _, b in layout)
@@ -249,7 +262,7 @@ def render_weights_header(int8_model: Int8Model, fp32_chain: LinearChain, cfg: F
         "VOI_SHORT": N_SHORT, "HARM_LO_A": lay_v.harm_lo[0], "HARM_LO_B": lay_v.harm_lo[1],
         "HARM_HI_A": lay_v.harm_hi[0], "HARM_HI_B": lay_v.harm_hi[1], "N_INIT": tracker.n_init,
         "MIN_ACTIVE": int(cfg.silence.min_active_frames), **sizes, "ARENA_BYTES": arena,
-        "WEIGHTS_BYTES_INT8": w_int8, "WEIGHTS_BYTES_FP32": w_fp32,
+        "WEIGHTS_BYTES_INT8": w_int8, "WEIGHTS_BYTES_FP32": w_fp32, "ADAPT_GROUP": adapt_group,
     }
     o.append("/* sizes (the state struct deepear_stream is built from these) */\n")
     o.extend(f"#define DEEPEAR_{k} {int(v)}\n" for k, v in macros.items())
@@ -261,6 +274,8 @@ def render_weights_header(int8_model: Int8Model, fp32_chain: LinearChain, cfg: F
         "WINDOW_THRESHOLD": f"((float){_f32(cfg.voicing.window_threshold)})",
         "LOG_AMIN": f"((float){_f32(cfg.log_amin)})", "LOG_RANGE_FACTOR": f"((float){_f32(range_factor)})",
         "VOI_B2": f"((float){_f32(voicing_model.b2)})",
+        "AD_PRIOR": f"((float){_f32(adaptation.prior_windows if adaptation else 1)})",
+        "AD_FLOOR": f"((float){_f32(adaptation.std_floor if adaptation else 1)})",
     }
     o.extend(f"#define DEEPEAR_{k} {v}\n" for k, v in consts.items())
 
@@ -289,6 +304,8 @@ def render_weights_header(int8_model: Int8Model, fp32_chain: LinearChain, cfg: F
     o.append(_array("uint8_t", "deepear_stat_code", [STAT_NAMES.index(s) for s in cfg.stats], "i"))
     # C99 has no zero-length arrays: a front end without deltas gets one unused entry
     o.append(_array("uint8_t", "deepear_dstat_code", [STAT_NAMES.index(s) for s in cfg.delta_stats] or [0], "i"))
+    o.append(_array("float", "deepear_ad_ref_mean", adaptation.ref_mean if adaptation else [0.0]))
+    o.append(_array("float", "deepear_ad_ref_std", adaptation.ref_std if adaptation else [1.0]))
     o.append(_array("float", "deepear_in_mean", int8_model.input_mean))
     o.append(_array("float", "deepear_in_std", int8_model.input_std))
     o.append(_array("uint16_t", "deepear_group_win", g_win, "i"))
@@ -337,16 +354,18 @@ def render_weights_header(int8_model: Int8Model, fp32_chain: LinearChain, cfg: F
 
 
 def write_weights_header(path: str | Path, int8_model: Int8Model, fp32_chain: LinearChain, cfg: FrontEndConfig,
-                         voicing_model: VoicingModel, tasks: Mapping[str, Mapping[str, Any]]) -> dict:
+                         voicing_model: VoicingModel, tasks: Mapping[str, Mapping[str, Any]],
+                         adaptation: AdaptationSpec | None = None) -> dict:
     """Write deepear_weights.h (atomically) and return `render_weights_header`'s summary dict."""
-    text, info = render_weights_header(int8_model, fp32_chain, cfg, voicing_model, tasks)
+    text, info = render_weights_header(int8_model, fp32_chain, cfg, voicing_model, tasks, adaptation)
     atomic_write_text(path, text)
     log.info("wrote %s (%d bytes; arena %d bytes)", path, len(text), info["arena_bytes"])
     return info
 
 
 def write_c_library(c_dir: Path, int8_model: Int8Model, fp32_chain: LinearChain, cfg: FrontEndConfig,
-                    voicing: VoicingModel, tasks: Mapping[str, Mapping[str, Any]]) -> dict:
+                    voicing: VoicingModel, tasks: Mapping[str, Mapping[str, Any]],
+                    adaptation: AdaptationSpec | None = None) -> dict:
     """Copy the static C sources into `c_dir` and generate deepear_weights.h for this model.
 
     Args: tasks: the manifest's "tasks" dict (labels, window_s, hop_s, speech) in model output order.
@@ -356,7 +375,7 @@ def write_c_library(c_dir: Path, int8_model: Int8Model, fp32_chain: LinearChain,
     check_supported(cfg)
     c_dir = Path(c_dir)
     c_dir.mkdir(parents=True, exist_ok=True)
-    info = write_weights_header(c_dir / "deepear_weights.h", int8_model, fp32_chain, cfg, voicing, tasks)
+    info = write_weights_header(c_dir / "deepear_weights.h", int8_model, fp32_chain, cfg, voicing, tasks, adaptation)
     for name in STATIC_SOURCES:
         atomic_write_bytes(c_dir / name, (C_SRC / name).read_bytes())
     info["files"] = sorted([*STATIC_SOURCES, "deepear_weights.h"])

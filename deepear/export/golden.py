@@ -32,6 +32,7 @@ from deepear.audio.config import FrontEndConfig
 from deepear.audio.features import frame_energy_db, log_mel_from_power, power_spectrum
 from deepear.audio.frontend import FrameFeatures, summarize
 from deepear.audio.io import load_audio
+from deepear.audio.speaker_norm import AdaptationSpec, RunningSpeakerStats
 from deepear.audio.voicing import VoicingModel, load_model, speech_prob
 from deepear.deepx.quantize import Int8Model, LinearChain
 from deepear.errors import AudioError, ConfigError, DataError, DeepearError
@@ -71,16 +72,29 @@ def _softmax(z: np.ndarray) -> np.ndarray:
 
 
 def reference_windows(pcm: np.ndarray, cfg: FrontEndConfig, int8_model: Int8Model, fp32_chain: LinearChain,
-                      tasks: Mapping[str, Mapping[str, Any]], voicing: VoicingModel) -> list[dict]:
+                      tasks: Mapping[str, Mapping[str, Any]], voicing: VoicingModel,
+                      adaptation: AdaptationSpec | None = None) -> list[dict]:
     """Per window group: {window_s, hop_s, tasks, windows: [{t_start, t_end, silent, voiced, partial,
     speech_score, features (dim,), int8: {task: probs}, fp32: {task: probs}}]} (routing off; silent windows
-    have no probabilities)."""
+    have no probabilities). `features` are the raw window vectors; with `adaptation`, the adapted group's
+    model input is adapted by a fresh per-clip speaker profile (each golden clip is its own stream): every
+    voiced non-silent window updates it, every non-silent window is adapted, in time order."""
     ff = analyze_pcm(pcm, cfg, voicing)
     out = []
     for g in window_groups(tasks):
         w = summarize(ff, cfg, g["window_s"], g["hop_s"])
-        p8 = {t: _softmax(v) for t, v in int8_model.predict_logits(w.x).items()} if len(w) else {}
-        p32 = {t: _softmax(v) for t, v in fp32_chain.layer_inputs(w.x)[1].items()} if len(w) else {}
+        xin = w.x
+        if adaptation is not None and set(g["tasks"]) == set(adaptation.tasks):
+            prof = RunningSpeakerStats(adaptation)
+            xin = w.x.copy()
+            for i in range(len(w)):
+                if w.silent[i]:
+                    continue
+                if w.voiced[i]:
+                    prof.update(w.x[i])
+                xin[i] = prof.apply(w.x[i])
+        p8 = {t: _softmax(v) for t, v in int8_model.predict_logits(xin).items()} if len(w) else {}
+        p32 = {t: _softmax(v) for t, v in fp32_chain.layer_inputs(xin)[1].items()} if len(w) else {}
         wins = []
         for i in range(len(w)):
             silent = bool(w.silent[i])
@@ -107,7 +121,7 @@ def _clip_name(path: Path, taken: set[str]) -> str:
 
 def write_golden(golden_dir: Path, clips: list[Path], cfg: FrontEndConfig, int8_model: Int8Model,
                  fp32_chain: LinearChain, tasks: dict, voicing: VoicingModel | None = None,
-                 data_root: Path | None = None) -> dict:
+                 data_root: Path | None = None, adaptation: AdaptationSpec | None = None) -> dict:
     """Write <name>.pcm (int16 LE 16 kHz mono) for each clip and golden.json with the Python reference.
 
     Args: clips: audio files (any format/rate load_audio reads; resampled to 16 kHz); tasks: the manifest's
@@ -140,7 +154,7 @@ def write_golden(golden_dir: Path, clips: list[Path], cfg: FrontEndConfig, int8_
             source = clip.name
         doc["clips"].append({"name": name, "pcm": f"{name}.pcm", "source": source,
                              "pcm_sha256": hashlib.sha256(raw).hexdigest(), "n_samples": int(pcm.shape[0]),
-                             "groups": reference_windows(pcm, cfg, int8_model, fp32_chain, tasks, vm)})
+                             "groups": reference_windows(pcm, cfg, int8_model, fp32_chain, tasks, vm, adaptation)})
     atomic_write_text(golden_dir / "golden.json", json.dumps(doc, separators=(",", ":")) + "\n")
     log.info("wrote golden vectors of %d clips to %s", len(clips), golden_dir)
     return doc

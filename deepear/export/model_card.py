@@ -52,6 +52,14 @@ def render_bundle_card(m: Mapping[str, Any]) -> str:
         w(f"| {task_title(t)} | {d['window_s']:g} s / {d['hop_s']:g} s | "
           f"{'voiced windows only' if d['speech'] else 'every non-silent window'} | {shown} |")
     w("\nSilent windows (no frame above the silence floor) run no inference at all.\n")
+    ad = m.get("adaptation")
+    if ad:
+        w(f"**Speaker adaptation** ({', '.join(task_title(t) for t in ad['tasks'])}): the model expects window vectors "
+          "standardised per speaker (docs/adaptation.md). The runtime and the C library keep running statistics of "
+          f"the stream's voiced windows, starting from the training population ({ad['prior_windows']} pseudo-windows "
+          "of prior), so the first minutes of a new speaker are adapted only partly; `Pipeline.new_profile()` "
+          "keeps a speaker's statistics across clips. The accuracy below adapts each held-out speaker with all of "
+          "their test recordings of the condition (the benchmark's assumption).\n")
     w("## Accuracy\n")
     acc = m["accuracy"]
     w(f"Measured at export on the held-out test split of protocol run `{acc['split']}` (per clip; scene per "

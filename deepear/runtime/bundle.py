@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from deepear.audio.config import FrontEndConfig
+from deepear.audio.speaker_norm import AdaptationSpec
 from deepear.audio.voicing import VoicingModel, feature_names as voicing_feature_names
 from deepear.errors import ConfigError
 
@@ -67,6 +68,8 @@ class Bundle:
     groups: tuple[WindowGroup, ...]
     input_name: str
     input_dim: int
+    adaptation: AdaptationSpec | None = None   # per-speaker adaptation of one window group (docs/adaptation.md)
+    adapt_group: int = -1                      # index into groups of the adapted group, -1 = none
 
     @property
     def name(self) -> str:
@@ -180,7 +183,18 @@ def load_bundle(path: str | Path) -> Bundle:
     if missing:
         raise BundleError(f"{w}: window_groups: task(s) {missing} are in no window group")
     _need(m, "models", w, dict)
-    b = Bundle(root, m, fe, vm, tasks, tuple(groups), input_name, dim)
+    adaptation, adapt_group = None, -1
+    if m.get("adaptation") is not None:
+        try:
+            adaptation = AdaptationSpec.from_dict(_need(m, "adaptation", w, dict), dim, where=f"{w}: adaptation")
+        except ConfigError as e:
+            raise BundleError(str(e)) from e
+        match = [i for i, g in enumerate(groups) if set(g.tasks) == set(adaptation.tasks)]
+        if not match:
+            raise BundleError(f"{w}: adaptation.tasks {list(adaptation.tasks)} is not exactly one window group's "
+                              f"tasks ({[list(g.tasks) for g in groups]})")
+        adapt_group = match[0]
+    b = Bundle(root, m, fe, vm, tasks, tuple(groups), input_name, dim, adaptation, adapt_group)
     b.model_path("fp32")
     log.info("bundle %s: %d tasks in %d window groups", root, len(tasks), len(groups))
     return b

@@ -24,6 +24,7 @@ import numpy as np
 
 from deepear.audio.frontend import analyze, summarize
 from deepear.audio.io import load_audio, prepare
+from deepear.audio.speaker_norm import RunningSpeakerStats
 from deepear.runtime.bundle import Bundle, load_bundle
 from deepear.runtime.events import Event
 from deepear.runtime.onnx_model import OnnxModel
@@ -104,33 +105,44 @@ class Pipeline:
         return self.bundle.tasks[task].labels
 
     # Batch -------------------------------------------------------------------------------------------------
-    def predict(self, audio: np.ndarray, sample_rate: int) -> Prediction:
+    def predict(self, audio: np.ndarray, sample_rate: int, profile: RunningSpeakerStats | None = None) -> Prediction:
         """Run every task on a clip: `audio` (n,) or (n, channels), float in [-1, 1] or integer PCM, at
         `sample_rate` Hz (4 kHz .. 384 kHz). Raises AudioError for a wrong shape or dtype, NaN/Inf, an
-        unsupported rate, or a clip shorter than one frame (32 ms)."""
+        unsupported rate, or a clip shorter than one frame (32 ms).
+
+        `profile`: for a bundle with speaker adaptation, the speaker's statistics so far (`new_profile()`),
+        updated in place by this clip's voiced windows — pass the same profile for every clip of one speaker;
+        None = a fresh profile for this clip alone."""
         cfg = self.bundle.front_end
         y = prepare(audio, sample_rate, cfg.sample_rate, min_samples=cfg.n_fft, where="predict audio")
-        return self._predict_signal(y, int(sample_rate), np.asarray(audio).shape[0] / float(sample_rate))
+        return self._predict_signal(y, int(sample_rate), np.asarray(audio).shape[0] / float(sample_rate), profile)
 
-    def predict_file(self, path: str | os.PathLike) -> Prediction:
+    def predict_file(self, path: str | os.PathLike, profile: RunningSpeakerStats | None = None) -> Prediction:
         """`predict` on an audio file (anything soundfile reads; resampled to the bundle's rate)."""
         cfg = self.bundle.front_end
         y = load_audio(path, cfg.sample_rate, min_samples=cfg.n_fft)
-        pred = self._predict_signal(y, cfg.sample_rate, y.shape[0] / float(cfg.sample_rate))
+        pred = self._predict_signal(y, cfg.sample_rate, y.shape[0] / float(cfg.sample_rate), profile)
         pred.extra["path"] = str(path)
         return pred
 
-    def _predict_signal(self, y: np.ndarray, in_rate: int, duration_s: float) -> Prediction:
+    def new_profile(self) -> RunningSpeakerStats | None:
+        """An empty speaker profile for this bundle's adaptation (None when the bundle does not adapt)."""
+        return RunningSpeakerStats(self.bundle.adaptation) if self.bundle.adaptation is not None else None
+
+    def _predict_signal(self, y: np.ndarray, in_rate: int, duration_s: float,
+                        profile: RunningSpeakerStats | None = None) -> Prediction:
         cfg = self.bundle.front_end
         ff = analyze(y, cfg, self.bundle.voicing_model)
         wins = [summarize(ff, cfg, g.window_s, g.hop_s) for g in self.bundle.groups]
-        events = route(self.bundle, self.model, wins)
+        events = route(self.bundle, self.model, wins, profile=profile if profile is not None else self.new_profile())
         return Prediction(aggregate(self.bundle, events), events, duration_s, in_rate)
 
     # Streaming ---------------------------------------------------------------------------------------------
-    def stream(self, source: Any = None, sample_rate: int | None = None, smoothing: int = 1) -> Stream:
-        """A new independent stream (see `Stream`): iterate it over `source`, or `push` chunks yourself."""
-        return Stream(self, source=source, sample_rate=sample_rate, smoothing=smoothing)
+    def stream(self, source: Any = None, sample_rate: int | None = None, smoothing: int = 1,
+               profile: RunningSpeakerStats | None = None) -> Stream:
+        """A new independent stream (see `Stream`): iterate it over `source`, or `push` chunks yourself.
+        `profile`: a speaker profile to start from (adapted bundles; default: a fresh one)."""
+        return Stream(self, source=source, sample_rate=sample_rate, smoothing=smoothing, profile=profile)
 
 
 def aggregate(bundle: Bundle, events: list[Event]) -> dict[str, TaskResult]:

@@ -10,17 +10,20 @@ from __future__ import annotations
 import numpy as np
 
 from deepear.audio.frontend import Windows
+from deepear.audio.speaker_norm import RunningSpeakerStats
 from deepear.runtime.bundle import Bundle
 from deepear.runtime.events import Event, StreamState
 from deepear.runtime.onnx_model import OnnxModel, softmax
 
 
 def route(bundle: Bundle, model: OnnxModel, windows: list[Windows | None],
-          state: StreamState | None = None) -> list[Event]:
+          state: StreamState | None = None, profile: RunningSpeakerStats | None = None) -> list[Event]:
     """Events of the windows of each window group (`windows[i]` for `bundle.groups[i]`, None = none).
 
     Events are ordered by window end time, then group, then task (manifest order) — the order in which a
     stream completes them. Updates `state` (windows, silent_windows, inferences, model_calls) when given.
+    `profile`: the stream's speaker statistics when the bundle adapts a group (docs/adaptation.md): each
+    voiced, non-silent window of that group is added to it, in time order, and then adapted with it.
     """
     rows: list[np.ndarray] = []
     need_idx: list[np.ndarray] = []
@@ -32,7 +35,8 @@ def route(bundle: Bundle, model: OnnxModel, windows: list[Windows | None],
         need = ~w.silent & (w.voiced | any_plain)
         idx = np.nonzero(need)[0]
         need_idx.append(idx)
-        rows.append(w.x[idx])
+        adapt = profile is not None and bundle.adapt_group >= 0 and g is bundle.groups[bundle.adapt_group]
+        rows.append(_adapted(w, idx, profile) if adapt else w.x[idx])
         if state is not None:
             state.windows += len(w)
             state.silent_windows += int(w.silent.sum())
@@ -69,3 +73,13 @@ def route(bundle: Bundle, model: OnnxModel, windows: list[Windows | None],
                 keyed.append((t1, gi, wi, ti, ev))
     keyed.sort(key=lambda k: k[:4])
     return [k[4] for k in keyed]
+
+
+def _adapted(w: Windows, idx: np.ndarray, profile: RunningSpeakerStats) -> np.ndarray:
+    """The adapted vectors of windows `idx` of the adapted group, updating `profile` in time order."""
+    out = np.empty((len(idx), w.x.shape[1]), np.float32)
+    for j, i in enumerate(idx):
+        if w.voiced[i] and not w.silent[i]:
+            profile.update(w.x[i])
+        out[j] = profile.apply(w.x[i])
+    return out

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, Iterator
 import numpy as np
 
 from deepear.audio.io import check_rate, to_mono_float32
+from deepear.audio.speaker_norm import RunningSpeakerStats
 from deepear.audio.streaming import FrameStream, Resampler, WindowAssembler
 from deepear.errors import AudioError, ConfigError
 from deepear.runtime.events import Event, StreamState
@@ -42,10 +43,12 @@ class Stream:
             its `sample_rate` is used when it has one.
         sample_rate: rate of the pushed audio in Hz (default: the source's, else the bundle's, 16 kHz).
         smoothing: k >= 1; each task reports the mean probabilities of its last k results (1 = off).
+        profile: for a bundle with speaker adaptation, the profile to start from (it is updated in place and
+            kept by `reset()`); None = a fresh one (`self.profile`), which `reset()` empties again.
     """
 
     def __init__(self, pipeline: "Pipeline", source: Any = None, sample_rate: int | None = None,
-                 smoothing: int = 1) -> None:
+                 smoothing: int = 1, profile: RunningSpeakerStats | None = None) -> None:
         if not isinstance(smoothing, int) or isinstance(smoothing, bool) or smoothing < 1:
             raise ConfigError(f"stream: smoothing must be an integer k >= 1 (1 = off), got {smoothing!r}")
         self.pipeline = pipeline
@@ -57,10 +60,15 @@ class Stream:
         self._frames = FrameStream(b.front_end, b.voicing_model)
         self._groups = [WindowAssembler(b.front_end, g.window_s, g.hop_s) for g in b.groups]
         self._resampler = Resampler(self.sample_rate, b.front_end.sample_rate)
+        self._own_profile = profile is None
+        self.profile = profile
         self.reset()
 
     def reset(self) -> None:
-        """Start over: forget all audio, windows, smoothing history and counters."""
+        """Start over: forget all audio, windows, smoothing history and counters (and the speaker profile,
+        unless the caller gave one)."""
+        if self._own_profile:
+            self.profile = self.pipeline.new_profile()
         self._frames.reset()
         for g in self._groups:
             g.reset()
@@ -124,7 +132,7 @@ class Stream:
             wins = [_cat(w, g.flush()) for w, g in zip(wins, self._groups)]
         if all(w is None for w in wins):
             return []
-        events = route(self.pipeline.bundle, self.pipeline.model, wins, self.state)
+        events = route(self.pipeline.bundle, self.pipeline.model, wins, self.state, profile=self.profile)
         snap = self.state.snapshot()
         for ev in events:
             ev.stream = snap

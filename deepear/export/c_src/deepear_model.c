@@ -418,9 +418,41 @@ static int window_stats(deepear_stream *s, uint32_t start, uint32_t w, const uin
     return k;
 }
 
+#if DEEPEAR_ADAPT_GROUP >= 0
+/* Per-speaker adaptation (deepear.audio.speaker_norm.RunningSpeakerStats, same float operations in the same
+ * order): add the window to the stream's statistics (Welford), and adapt it with them combined with a prior of
+ * DEEPEAR_AD_PRIOR pseudo-windows at the training population's mean / std. */
+static void adapt_update(deepear_stream *s) {
+    int i;
+    float n;
+    s->ad_n++;
+    n = (float)s->ad_n;
+    for (i = 0; i < DEEPEAR_DIM; i++) {
+        float x = s->features[i], d = x - s->ad_mean[i];
+        s->ad_mean[i] = s->ad_mean[i] + d / n;
+        s->ad_m2[i] = s->ad_m2[i] + d * (x - s->ad_mean[i]);
+    }
+}
+
+static void adapt_apply(deepear_stream *s) {
+    const float n = (float)s->ad_n, n0 = DEEPEAR_AD_PRIOR, tot = n + n0, w = n / tot, c = n * n0 / tot;
+    int i;
+    for (i = 0; i < DEEPEAR_DIM; i++) {
+        float rm = deepear_ad_ref_mean[i], rs = deepear_ad_ref_std[i];
+        float d = s->ad_mean[i] - rm;
+        float mu = rm + d * w;
+        float m2 = s->ad_m2[i] + n0 * (rs * rs) + (d * d) * c;
+        float sd = sqrtf(m2 / tot), fl = DEEPEAR_AD_FLOOR * rs;
+        if (sd < fl) sd = fl;
+        s->ad_x[i] = rm + rs * ((s->features[i] - mu) / sd);
+    }
+}
+#endif
+
 static void emit_window(deepear_stream *s, int g, uint32_t start, uint32_t w, int partial, deepear_event_fn cb,
                         void *user) {
     uint8_t sel[DEEPEAR_MAX_WIN];
+    const float *x_in = NULL;
     deepear_event ev;
     uint32_t i, n_active = 0;
     int any_audible = 0, use_active, k = 0, t, trunk_done = 0;
@@ -451,7 +483,18 @@ static void emit_window(deepear_stream *s, int g, uint32_t start, uint32_t w, in
     ev.partial = partial;
     ev.n_selected = k;
     ev.features = s->features;
+    x_in = s->features;
     ev.n_tasks = deepear_group_n_tasks[g];
+#if DEEPEAR_ADAPT_GROUP >= 0
+    if (g == DEEPEAR_ADAPT_GROUP && !ev.silent) {
+        if (ev.voiced) adapt_update(s);
+        adapt_apply(s);
+        x_in = s->ad_x;
+    }
+#else
+    (void)deepear_ad_ref_mean;
+    (void)deepear_ad_ref_std;
+#endif
     for (t = 0; t < ev.n_tasks; t++) {
         int task = deepear_group_tasks[g][t];
         ev.task[t] = task;
@@ -464,7 +507,7 @@ static void emit_window(deepear_stream *s, int g, uint32_t start, uint32_t w, in
         } else {
             float *p = s->probs + deepear_task_offset[task];
             if (!trunk_done) {
-                deepear_mlp_trunk(s, s->features);
+                deepear_mlp_trunk(s, x_in);
                 trunk_done = 1;
             }
             deepear_mlp_head(s, task, p);
