@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from deepear.audio.speaker_norm import prior_moments
 from deepear.data.adaptation import SpeakerAdapter
 from deepear.data.clips import Clip
 from deepear.data.windows import WindowSet
@@ -78,9 +79,13 @@ def test_unadaptable_windows_are_an_error_or_dropped_on_request():
         ad.apply(ws, clips)
     out = ad.apply(ws, clips, drop_unknown=True)
     assert len(out) == len(ws) - 10 and not np.any(out.clip == 2)
-    few = SpeakerAdapter.fit(ws, [0], min_windows=21)     # 10 per session, 20 per speaker
-    with pytest.raises(DataError, match="fewer than adaptation.min_windows=21"):
-        few.apply(ws, clips)
+    # a speaker with fewer windows than min_windows is shrunk toward the population, not refused
+    few = SpeakerAdapter.fit(ws, [0], min_windows=60)     # 10 per session, 20 per speaker
+    a = (ws.clip == 0) & (ws.wgroup == 0)
+    v = ws.x[a].astype(np.float64)
+    mu, sd = prior_moments(20, v.mean(axis=0), v.var(axis=0) * 20, few.ref_mean, few.ref_std, 60)
+    np.testing.assert_allclose(few.apply(ws, clips).x[a], few.ref_mean + few.ref_std * (ws.x[a] - mu) / sd,
+                               rtol=1e-4, atol=1e-4)
 
 
 def test_fit_needs_windows_of_the_adapted_groups_and_round_trips():

@@ -108,3 +108,16 @@ def test_a_bundle_without_adaptation_has_no_profile_and_a_bad_one_is_refused(ada
     (bad / "manifest.json").write_text(json.dumps(m))
     with pytest.raises(BundleError, match="not exactly one window group"):
         Pipeline.load(bad)
+
+
+def test_batch_prior_rule_is_the_running_rule():
+    spec = _spec(prior=5)
+    xs = np.random.default_rng(3).normal(2.0, 0.7, size=(12, 6)).astype(np.float32)
+    p = RunningSpeakerStats(spec)
+    for x in xs:
+        p.update(x)
+    from deepear.audio.speaker_norm import prior_moments
+    mu, sd = prior_moments(12, xs.mean(axis=0), xs.var(axis=0) * 12, spec.ref_mean, spec.ref_std, 5)
+    rmu, rsd = p.moments()
+    np.testing.assert_allclose(rmu, mu, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(rsd, sd, rtol=1e-4)

@@ -26,6 +26,18 @@ def standardize(x: np.ndarray, mean: np.ndarray, std: np.ndarray, ref_mean: np.n
     return (ref_mean + ref_std * ((x - mean) / sd)).astype(np.float32)
 
 
+def prior_moments(n: int, mean: np.ndarray, m2: np.ndarray, ref_mean: np.ndarray, ref_std: np.ndarray,
+                  prior_windows: float) -> tuple[np.ndarray, np.ndarray]:
+    """(mean, std) of n windows (their mean and sum of squared deviations m2) pooled with `prior_windows`
+    pseudo-windows at (ref_mean, ref_std) — the rule of `RunningSpeakerStats.moments`, in float64."""
+    n0 = float(prior_windows)
+    tot = n + n0
+    d = np.asarray(mean, np.float64) - ref_mean
+    mu = ref_mean + d * (n / tot)
+    var = (np.asarray(m2, np.float64) + n0 * ref_std.astype(np.float64) ** 2 + d * d * (n * n0 / tot)) / tot
+    return mu, np.sqrt(var)
+
+
 @dataclass(frozen=True)
 class AdaptationSpec:
     """What a bundle needs to adapt one window group (manifest["adaptation"])."""

@@ -34,7 +34,7 @@ from typing import Sequence
 
 import numpy as np
 
-from deepear.audio.speaker_norm import standardize
+from deepear.audio.speaker_norm import prior_moments, standardize
 from deepear.data.clips import Clip
 from deepear.data.windows import WindowSet
 from deepear.errors import DataError
@@ -78,10 +78,11 @@ class SpeakerAdapter:
         """`ws` with every adapted-group window standardised by its speaker's statistics within `ws`.
 
         drop_unknown: windows of adapted groups whose clip names no speaker (noise, music, ESC clips in
-        unlabelled pre-training data) or whose speaker has fewer than `min_windows` windows are dropped;
-        otherwise such a window is a DataError naming the clip (a labelled or test set must be adaptable).
+        unlabelled pre-training data) are dropped; otherwise such a window is a DataError naming the clip.
         A session (clean / noisy) with fewer than `min_windows` windows of a speaker uses all of that speaker's
-        windows in the set instead.
+        windows in the set instead; a speaker with fewer than `min_windows` in the whole set gets statistics
+        shrunk toward the population by `min_windows` pseudo-windows (`speaker_norm.prior_moments`, the
+        runtime's rule).
         """
         if len(ws) == 0:
             return ws
@@ -94,21 +95,23 @@ class SpeakerAdapter:
         for key in sorted(set(session[adapted])):
             rows = np.flatnonzero(adapted & (session == key))
             s = spk[rows[0]]
-            ref_rows = rows
-            if s != "" and len(rows) < self.min_windows:   # too few in this session: the speaker's whole set
-                ref_rows = np.flatnonzero(adapted & (spk == s))
-            if s == "" or len(ref_rows) < self.min_windows:
+            if s == "":
                 if drop_unknown:
                     keep[rows] = False
                     continue
                 clip = clips[int(ws.clip[rows[0]])]
-                why = (f"its clip names no '{self.group_key}' group" if s == "" else
-                       f"speaker {s} has only {len(ref_rows)} window(s) here, fewer than adaptation.min_windows="
-                       f"{self.min_windows}")
-                raise DataError(f"adaptation: cannot adapt the windows of {clip.path} ({clip.corpus}): {why}")
+                raise DataError(f"adaptation: cannot adapt the windows of {clip.path} ({clip.corpus}): its clip "
+                                f"names no '{self.group_key}' group (the adapted tasks need speaker groups)")
+            ref_rows = rows
+            if len(rows) < self.min_windows:   # too few in this session: the speaker's whole set
+                ref_rows = np.flatnonzero(adapted & (spk == s))
             v = ws.x[ref_rows].astype(np.float64)
-            x[rows] = standardize(ws.x[rows].astype(np.float64), v.mean(axis=0), v.std(axis=0), self.ref_mean,
-                                  self.ref_std, self.std_floor)
+            mu, sd = v.mean(axis=0), v.std(axis=0)
+            if len(ref_rows) < self.min_windows:
+                # still too few: shrink toward the population with min_windows pseudo-windows (the runtime's rule)
+                mu, sd = prior_moments(len(ref_rows), mu, sd ** 2 * len(ref_rows), self.ref_mean, self.ref_std,
+                                       self.min_windows)
+            x[rows] = standardize(ws.x[rows].astype(np.float64), mu, sd, self.ref_mean, self.ref_std, self.std_floor)
         out = WindowSet(ws.tasks, x, ws.y, ws.clip, ws.wgroup, ws.voiced, ws.condition, ws.windows, ws.frames)
         if not keep.all():
             log.info("adaptation: dropped %d windows with no adaptable speaker", int((~keep).sum()))
