@@ -214,20 +214,20 @@ def summary_stats_batch(values: np.ndarray, mask: np.ndarray, stats: tuple[str, 
     kf = k.astype(np.float32)[:, None]
     m3 = m[:, :, None]
     mean = np.where(m3, v, 0.0).sum(axis=1, dtype=np.float64) / k[:, None]
-    srt = None
-    if any(s in _QUANTILES or s in ("min", "max") for s in stats):
-        srt = np.sort(np.where(m3, v, np.inf), axis=1)  # selected frames first, in order
-    rows = np.arange(n)[:, None]
     # min, max and the quantiles are order statistics: gathered from the sorted frames in one indexing step
     # (min = position 0, max = position k-1, interpolation weight 0: exactly those frames' values)
     order = [s for s in stats if s in _QUANTILES or s in ("min", "max")]
     if order:
+        # sorted along the last (contiguous) axis: (n, nb, w), selected frames first, in order — ~1.5x faster
+        # than sorting the frame axis in place
+        srt = np.sort(np.ascontiguousarray(np.where(m3, v, np.inf).transpose(0, 2, 1)), axis=2)
         q = np.array([0.0 if s == "min" else 1.0 if s == "max" else _QUANTILES[s] for s in order])
         pos = q[None, :] * (k - 1)[:, None]                                 # (n, n_order)
         lo = np.floor(pos).astype(np.int64)
         hi = np.minimum(lo + 1, (k - 1)[:, None])
         frac = (pos - lo).astype(np.float32)[:, :, None]
-        a, b = srt[rows, lo], srt[rows, hi]                                 # (n, n_order, nb)
+        a = np.take_along_axis(srt, lo[:, None, :], axis=2).transpose(0, 2, 1)   # (n, n_order, nb)
+        b = np.take_along_axis(srt, hi[:, None, :], axis=2).transpose(0, 2, 1)
         ordered = a + frac * (b - a)
     for j, s in enumerate(stats):
         if s == "mean":
@@ -255,12 +255,13 @@ def window_deltas(values: np.ndarray, width: int) -> np.ndarray:
     v = np.asarray(values, dtype=np.float32)
     if v.ndim != 3:
         raise ValueError(f"window_deltas needs (N, W, n_bands) values, got shape {v.shape}")
-    w = v.shape[1]
-    t = np.arange(w)
+    w, K = v.shape[1], width
+    # edge-repeated copy once, then every shifted frame is a slice (a view), not a gather
+    p = np.concatenate([np.repeat(v[:, :1], K, axis=1), v, np.repeat(v[:, -1:], K, axis=1)], axis=1)
     out = np.zeros_like(v)
-    for k in range(1, width + 1):
-        out += np.float32(k) * (v[:, np.minimum(t + k, w - 1)] - v[:, np.maximum(t - k, 0)])
-    return out / np.float32(2 * sum(k * k for k in range(1, width + 1)))
+    for k in range(1, K + 1):
+        out += np.float32(k) * (p[:, K + k:K + k + w] - p[:, K - k:K - k + w])
+    return out / np.float32(2 * sum(k * k for k in range(1, K + 1)))
 
 
 def window_vectors(values: np.ndarray, mask: np.ndarray, cfg: "FrontEndConfig") -> np.ndarray:
@@ -270,11 +271,18 @@ def window_vectors(values: np.ndarray, mask: np.ndarray, cfg: "FrontEndConfig") 
     Args: values (N, W, n_bands) float32; mask (N, W) bool (at least one True per row).
     Returns: (N, cfg.dim) float32.
     """
-    x = summary_stats_batch(values, mask, cfg.stats)
     if not cfg.delta_stats:
-        return x
-    d = summary_stats_batch(window_deltas(values, cfg.delta_width), mask, cfg.delta_stats)
-    return np.concatenate([x, d], axis=1)
+        return summary_stats_batch(values, mask, cfg.stats)
+    # one call over values and deltas side by side (one sort, one pass of bookkeeping), then each part keeps
+    # its own statistics; every band's statistics are computed independently, so this equals two calls
+    v = np.asarray(values, dtype=np.float32)
+    n, _, nb = v.shape
+    both = tuple(dict.fromkeys(cfg.stats + cfg.delta_stats))
+    allv = np.concatenate([v, window_deltas(v, cfg.delta_width)], axis=2)
+    st = summary_stats_batch(allv, mask, both).reshape(n, 2 * nb, len(both))
+    static = st[:, :nb, [both.index(s) for s in cfg.stats]].reshape(n, -1)
+    delta = st[:, nb:, [both.index(s) for s in cfg.delta_stats]].reshape(n, -1)
+    return np.concatenate([static, delta], axis=1)
 
 
 def summary_stats(values: np.ndarray, stats: tuple[str, ...]) -> np.ndarray:
