@@ -247,7 +247,8 @@ def main() -> None:
                   "|---|---|---:|---:|---:|---:|"]
         for t in adapted:
             for c in CONDS:
-                lines.append(f"| {'stress proxy' if t == 'stress' else t} | {c} | {fmt(acc_runs(multi, t, c, adapt_runs))} | "
+                lines.append(f"| {'stress proxy' if t == 'stress' else t} | {c if c == 'clean' else c + ' dB'} | "
+                             f"{fmt(acc_runs(multi, t, c, adapt_runs))} | "
                              f"{fmt(acc_runs(noadapt, t, c, adapt_runs))} | "
                              f"{fmt(acc_runs(multi, t, c, adapt_runs, 'svm'))} | "
                              f"{fmt(acc_runs(noadapt, t, c, adapt_runs, 'svm'))} |")

@@ -24,17 +24,19 @@ def test_reference_bundle_is_complete_and_small(manifest):
                  "c/deepear_model.h", "c/deepear_weights.h", "c/deepear_run.c", "golden/golden.json"):
         assert (BUNDLE / name).is_file(), name
     size = sum(p.stat().st_size for p in BUNDLE.rglob("*") if p.is_file())
-    assert size < 5e6, f"reference bundle is {size / 1e6:.1f} MB"
+    assert size < 6e6, f"reference bundle is {size / 1e6:.1f} MB"   # mostly the C float weights as text
     assert set(manifest["tasks"]) >= {"scene", "emotion", "stress", "speaker"}
     card = (BUNDLE / "MODEL_CARD.md").read_text()
     assert "Non-commercial" in card and "proxy" in card and "10 dB" in card
 
 
 def test_reference_bundle_runs_with_onnxruntime_alone(data_root):
-    """A fresh interpreter: onnxruntime + numpy on the ONNX files, then deepear's runtime on a real clip; torch,
+    """A fresh interpreter: onnxruntime + numpy on the ONNX files, then deepear's runtime on real clips; torch,
     deepear.model, deepear.deepx must never be imported."""
-    # actor 5, angry, repetition 2: a recording the speaker run held out (its speaker is a training speaker)
-    clip = data_root / "ravdess" / "Actor_05" / "03-01-05-02-01-02-05.flac"
+    # recordings the speaker run held out (repetition 2; their speakers are training speakers): 8 actors, every
+    # third, angry (stressed) and neutral (not stressed) alternating
+    clips = [data_root / "ravdess" / f"Actor_{a:02d}" / f"03-01-{'05' if k % 2 == 0 else '01'}-01-01-02-{a:02d}.flac"
+             for k, a in enumerate(range(2, 25, 3))]
     code = f"""
 import json, sys
 import numpy as np, onnxruntime as ort
@@ -46,18 +48,22 @@ for f in ("model.onnx", "model.int8.onnx"):
     assert list(outs) == list(m["tasks"]), outs.keys()
     assert all(outs[t].shape == (2, len(m["tasks"][t]["labels"])) for t in outs)
 from deepear.runtime import Pipeline
-pred = Pipeline.load({str(BUNDLE)!r}).predict_file({str(clip)!r})
+p = Pipeline.load({str(BUNDLE)!r})
+labels = [{{t: r.label for t, r in p.predict_file(c).tasks.items()}} for c in {[str(c) for c in clips]!r}]
 bad = sorted(k for k in sys.modules if k.split(".")[0] == "torch" or k.startswith(("deepear.model", "deepear.deepx")))
-print(json.dumps({{"bad": bad, "labels": {{t: r.label for t, r in pred.tasks.items()}}}}))
+print(json.dumps({{"bad": bad, "labels": labels}}))
 """
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=120)
     assert r.returncode == 0, r.stderr[-2000:]
     out = json.loads(r.stdout.strip().splitlines()[-1])
     assert out["bad"] == []
-    # one held-out recording, checked against its labels (the heads score 91-96% on such recordings)
-    assert out["labels"]["speaker"] == "ravdess_actor05"
-    assert out["labels"]["stress"] == "stressed"
-    assert out["labels"]["scene"] == "voicing"
+    # held-out recordings checked against their labels (the heads score ~90-97% on such recordings; one clip at
+    # a time, each a fresh stream for the speaker adaptation)
+    got = out["labels"]
+    speakers = sum(g["speaker"] == f"ravdess_actor{c.name[-7:-5]}" for g, c in zip(got, clips))
+    stress = sum(g["stress"] == ("stressed" if k % 2 == 0 else "not_stressed") for k, g in enumerate(got))
+    assert speakers >= 6 and stress >= 6, got
+    assert all(g["scene"] == "voicing" for g in got), got
 
 
 def test_reference_bundle_fits_the_watch(manifest):

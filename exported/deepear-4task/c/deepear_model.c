@@ -353,46 +353,106 @@ static float quantile_sorted(const float *v, int k, double q) {
     return v[lo] + frac * (v[hi] - v[lo]);
 }
 
-/* Selected frames of the window [start, start + w) -> s->features; returns k (frames used). */
+/* Statistics `codes` (n) of the k values in s->sort_buf -> out[0], out[1], ... (sorts sort_buf). Matches
+ * features.summary_stats_batch: mean in double, population std, numpy's linear quantiles. */
+static void band_stats(deepear_stream *s, int k, const uint8_t *codes, int n, float *out) {
+    double sum = 0.0, ss = 0.0;
+    float mean;
+    int i, st;
+    for (i = 0; i < k; i++) sum += (double)s->sort_buf[i];
+    mean = (float)(sum / (double)k);
+    for (i = 0; i < k; i++) {
+        float d = s->sort_buf[i] - mean;
+        ss += (double)(d * d);
+    }
+    heap_sort(s->sort_buf, k);
+    for (st = 0; st < n; st++) {
+        float v;
+        switch (codes[st]) {
+        case 0: v = mean; break;
+        case 1: v = sqrtf((float)(ss / (double)k)); break;
+        case 2: v = s->sort_buf[0]; break;
+        case 3: v = s->sort_buf[k - 1]; break;
+        case 4: v = quantile_sorted(s->sort_buf, k, 0.5); break;
+        case 5: v = quantile_sorted(s->sort_buf, k, 0.25); break;
+        default: v = quantile_sorted(s->sort_buf, k, 0.75); break;
+        }
+        out[st] = v;
+    }
+}
+
+#define RING_VALUE(s, start, i, b) ((s)->ring_values[(((start) + (i)) % DEEPEAR_MAX_WIN) * DEEPEAR_N_MELS + (b)])
+
+/* Selected frames of the window [start, start + w) -> s->features; returns k (frames used).
+ * Layout as features.window_vectors: N_STATS per band (band-major), then N_DSTATS per band of the deltas. */
 static int window_stats(deepear_stream *s, uint32_t start, uint32_t w, const uint8_t *sel) {
-    int b, k = 0, st;
+    int b, k = 0;
     uint32_t i;
     for (b = 0; b < DEEPEAR_N_MELS; b++) {
-        double sum = 0.0, ss = 0.0;
-        float mean;
         k = 0;
         for (i = 0; i < w; i++)
-            if (sel[i]) {
-                float v = s->ring_values[((start + i) % DEEPEAR_MAX_WIN) * DEEPEAR_N_MELS + b];
-                s->sort_buf[k++] = v;
-                sum += (double)v;
-            }
-        mean = (float)(sum / (double)k);
-        for (i = 0; i < (uint32_t)k; i++) {
-            float d = s->sort_buf[i] - mean;
-            ss += (double)(d * d);
-        }
-        heap_sort(s->sort_buf, k);
-        for (st = 0; st < DEEPEAR_N_STATS; st++) {
-            float v;
-            switch (deepear_stat_code[st]) {
-            case 0: v = mean; break;
-            case 1: v = sqrtf((float)(ss / (double)k)); break;
-            case 2: v = s->sort_buf[0]; break;
-            case 3: v = s->sort_buf[k - 1]; break;
-            case 4: v = quantile_sorted(s->sort_buf, k, 0.5); break;
-            case 5: v = quantile_sorted(s->sort_buf, k, 0.25); break;
-            default: v = quantile_sorted(s->sort_buf, k, 0.75); break;
-            }
-            s->features[b * DEEPEAR_N_STATS + st] = v;
-        }
+            if (sel[i]) s->sort_buf[k++] = RING_VALUE(s, start, i, b);
+        band_stats(s, k, deepear_stat_code, DEEPEAR_N_STATS, &s->features[b * DEEPEAR_N_STATS]);
     }
+#if DEEPEAR_N_DSTATS > 0
+    /* deltas inside the window (features.window_deltas): d_i = sum_j j (x_min(i+j,w-1) - x_max(i-j,0)) / den */
+    for (b = 0; b < DEEPEAR_N_MELS; b++) {
+        const float den = (float)(DEEPEAR_DELTA_WIDTH * (DEEPEAR_DELTA_WIDTH + 1) * (2 * DEEPEAR_DELTA_WIDTH + 1) / 3);
+        k = 0;
+        for (i = 0; i < w; i++) {
+            float acc = 0.0f;
+            uint32_t j;
+            if (!sel[i]) continue;
+            for (j = 1; j <= DEEPEAR_DELTA_WIDTH; j++) {
+                uint32_t hi = i + j < w ? i + j : w - 1, lo = i >= j ? i - j : 0;
+                acc += (float)j * (RING_VALUE(s, start, hi, b) - RING_VALUE(s, start, lo, b));
+            }
+            s->sort_buf[k++] = acc / den;
+        }
+        band_stats(s, k, deepear_dstat_code, DEEPEAR_N_DSTATS,
+                   &s->features[DEEPEAR_N_MELS * DEEPEAR_N_STATS + b * DEEPEAR_N_DSTATS]);
+    }
+#else
+    (void)deepear_dstat_code;
+#endif
     return k;
 }
+
+#if DEEPEAR_ADAPT_GROUP >= 0
+/* Per-speaker adaptation (deepear.audio.speaker_norm.RunningSpeakerStats, same float operations in the same
+ * order): add the window to the stream's statistics (Welford), and adapt it with them combined with a prior of
+ * DEEPEAR_AD_PRIOR pseudo-windows at the training population's mean / std. */
+static void adapt_update(deepear_stream *s) {
+    int i;
+    float n;
+    s->ad_n++;
+    n = (float)s->ad_n;
+    for (i = 0; i < DEEPEAR_DIM; i++) {
+        float x = s->features[i], d = x - s->ad_mean[i];
+        s->ad_mean[i] = s->ad_mean[i] + d / n;
+        s->ad_m2[i] = s->ad_m2[i] + d * (x - s->ad_mean[i]);
+    }
+}
+
+static void adapt_apply(deepear_stream *s) {
+    const float n = (float)s->ad_n, n0 = DEEPEAR_AD_PRIOR, tot = n + n0, w = n / tot, c = n * n0 / tot;
+    int i;
+    for (i = 0; i < DEEPEAR_DIM; i++) {
+        float rm = deepear_ad_ref_mean[i], rs = deepear_ad_ref_std[i];
+        float d = s->ad_mean[i] - rm;
+        float mu = rm + d * w;
+        float m2 = s->ad_m2[i] + n0 * (rs * rs) + (d * d) * c;
+        float sd = sqrtf(m2 / tot), fl = DEEPEAR_AD_FLOOR * rs;
+        if (sd < fl) sd = fl;
+        s->ad_x[i] = rm + rs * ((s->features[i] - mu) / sd);
+    }
+}
+#endif
 
 static void emit_window(deepear_stream *s, int g, uint32_t start, uint32_t w, int partial, deepear_event_fn cb,
                         void *user) {
     uint8_t sel[DEEPEAR_MAX_WIN];
+    const float *x_in = NULL;
     deepear_event ev;
     uint32_t i, n_active = 0;
     int any_audible = 0, use_active, k = 0, t, trunk_done = 0;
@@ -423,7 +483,18 @@ static void emit_window(deepear_stream *s, int g, uint32_t start, uint32_t w, in
     ev.partial = partial;
     ev.n_selected = k;
     ev.features = s->features;
+    x_in = s->features;
     ev.n_tasks = deepear_group_n_tasks[g];
+#if DEEPEAR_ADAPT_GROUP >= 0
+    if (g == DEEPEAR_ADAPT_GROUP && !ev.silent) {
+        if (ev.voiced) adapt_update(s);
+        adapt_apply(s);
+        x_in = s->ad_x;
+    }
+#else
+    (void)deepear_ad_ref_mean;
+    (void)deepear_ad_ref_std;
+#endif
     for (t = 0; t < ev.n_tasks; t++) {
         int task = deepear_group_tasks[g][t];
         ev.task[t] = task;
@@ -436,7 +507,7 @@ static void emit_window(deepear_stream *s, int g, uint32_t start, uint32_t w, in
         } else {
             float *p = s->probs + deepear_task_offset[task];
             if (!trunk_done) {
-                deepear_mlp_trunk(s, s->features);
+                deepear_mlp_trunk(s, x_in);
                 trunk_done = 1;
             }
             deepear_mlp_head(s, task, p);

@@ -54,6 +54,11 @@ typedef struct {
     float voi_hidden[DEEPEAR_VOI_HIDDEN];         /* scratch: voicing MLP hidden layer */
     float sort_buf[DEEPEAR_MAX_WIN];              /* scratch: one band's selected values */
     float features[DEEPEAR_DIM];                  /* the window's summary vector (raw, unstandardised) */
+    uint32_t ad_n;                                /* speaker adaptation: voiced windows seen (docs/adaptation.md) */
+    uint32_t ad_pad;                              /* keeps the following arrays 8-byte aligned */
+    float ad_mean[DEEPEAR_AD_DIM];                /* running mean of those windows (Welford) */
+    float ad_m2[DEEPEAR_AD_DIM];                  /* running sum of squared deviations (Welford) */
+    float ad_x[DEEPEAR_AD_DIM];                   /* scratch: the adapted vector the trunk reads */
     float act_a[DEEPEAR_MAX_WIDTH];               /* MLP activations (ping) */
     float act_b[DEEPEAR_MAX_WIDTH];               /* MLP activations (pong) */
     float trunk_out[DEEPEAR_MAX_WIDTH];           /* the trunk output the heads read */
