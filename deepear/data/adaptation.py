@@ -9,21 +9,24 @@ feature vectors with that speaker's own statistics, estimated from unlabelled sp
 
 for every window of the adapted window group (the group of `adaptation.tasks`, e.g. emotion + stress on 5 s
 windows); windows of other groups (scene, speaker ID) are left as they are. `mean_s`, `std_s` are per
-dimension over the speaker's windows *in the same set and condition class* — in a training or validation
-set the speaker's clean windows and their noisy copies (random noise types and SNRs) are two "sessions"
-standardised separately; a test set is one condition (a held-out actor's test clips at one SNR) — so a test speaker is
-adapted with their own unlabelled recordings in the conditions being tested, never with labels and never with
-another speaker's data. `ref_mean`, `ref_std` are the training set's mean and std of the raw vectors of the adapted group (stored in
+dimension over the speaker's windows *in the same set and condition class*: in a training or validation set
+the speaker's clean windows and their noisy copies (random noise types and SNRs) are two "sessions"
+standardised separately; a test set is one condition (a held-out actor's test clips at one SNR). So a test
+speaker is adapted with their own unlabelled recordings in the conditions being tested, never with labels and
+never with another speaker's data.
+
+`ref_mean`, `ref_std` are the training set's mean and std of the raw vectors of the adapted group (stored in
 the run folder): every speaker is mapped onto the population's mean and spread, so adapted vectors keep the
 scale of the raw ones. That matters for a shared trunk: the model standardises its whole input with one
-mean/std over all window groups, and speaker-standardised vectors (mean 0, std 1) would otherwise land
-as a near-constant point far from the raw log-mel statistics of the other groups (measured: the DNN's
-validation emotion accuracy fell from ~0.58 to ~0.50 before this mapping). The floor keeps a speaker with a
+mean/std over all window groups, and speaker-standardised vectors (mean 0, std 1) would otherwise land as a
+near-constant point far from the raw log-mel statistics of the other groups (measured: the DNN's validation
+emotion accuracy fell from ~0.58 to ~0.50 before this mapping). The floor keeps a speaker with a
 near-constant dimension from being blown up.
 
 What this assumes, and says wherever the numbers are reported: the device has heard the speaker before
-(here: the held-out actor's other test recordings, ~2-3 minutes of speech, balanced over emotions by the
-corpus design — a real wearer's speech is mostly neutral). docs/benchmarks.md reports the un-adapted model
+(here: all of the held-out actor's test recordings of the condition, the one being classified included,
+~2.6 minutes of speech, balanced over emotions by the corpus design — a real wearer's speech is mostly
+neutral). docs/benchmarks.md reports the un-adapted model
 beside the adapted one.
 """
 from __future__ import annotations
