@@ -157,7 +157,8 @@ def main() -> None:
     t_all = time.perf_counter()
     rp, rd, q = args.recipe, args.runs_dir, args.quiet
     multi = train(rp, "bench-multitask", [], args.runs, rd, q)
-    adapted = load_recipe(rp).adaptation.tasks
+    base_recipe = load_recipe(rp)
+    adapted = base_recipe.adaptation.tasks
     adapt_runs = [r for r in args.ablation_runs if r.startswith("fold")]
     noadapt = None if "noadapt" in args.skip or not adapted else train(
         rp, "bench-noadapt", ["adaptation.tasks=[]", "eval.baselines=[svm]"], adapt_runs, rd, q)
@@ -166,8 +167,10 @@ def main() -> None:
     single = {}
     if "single" not in args.skip:
         for t in TASKS:
-            single[t] = train(rp, f"bench-single-{t}", [f"tasks={{{t}: {{window_s: {5.0 if t != 'scene' else 1.28}, "
-                                                          f"hop_s: {2.5 if t != 'scene' else 0.64}}}}}",
+            spec = base_recipe.tasks[t]        # the task alone, on the recipe's own window (and adaptation)
+            single[t] = train(rp, f"bench-single-{t}", [f"tasks={{{t}: {{window_s: {spec.window_s}, "
+                                                          f"hop_s: {spec.hop_s}}}}}",
+                                                          f"adaptation.tasks=[{t if t in adapted else ''}]",
                                                           "eval.baselines=[]"],
                               runs_for(t, args.ablation_runs), rd, q)
     frac = {}
@@ -197,7 +200,13 @@ def main() -> None:
         if band is None and "bandlimit" in args.skip:
             band = load_finished(args.previous, "bench-scene-4khz")
             from_prev += ["band-limited scene"] if band else []
-    ablation_multi = prev if from_prev and prev else multi
+    # columns 2-4 of the main table compare like with like: the multi-task model of the same recipe as the
+    # ablations shown (both from --previous, or both from this recipe); so does the 10%-labels table
+    table_prev = bool(prev) and ("no pre-training" in from_prev or "single-task" in from_prev)
+    ablation_multi = prev if table_prev else multi
+    frac_prev = bool(prev) and "10% labels" in from_prev
+    frac_multi = prev if frac_prev else multi
+    frac_nopre = load_finished(args.previous, "bench-nopretrain") if frac_prev else nopre
 
     lines = ["## Accuracy: multi-task DNN vs ablations and classical baselines", "",
              f"Recipe `{_rel(args.recipe)}`; protocol runs {', '.join(args.runs)} for the multi-task model and "
@@ -215,8 +224,10 @@ def main() -> None:
                 if adapted else ""), "",
              "Columns 1, 5 and 6 average every multi-task protocol run; columns 2-4 only the ablation runs, so "
              "compare column 2 with 3 and 4, and column 1 with 5 and 6."
-             + (f" Columns 2-4 (and the tables below marked so) come from the {args.previous_label} "
-                f"({args.previous}/, not retrained here): {', '.join(from_prev)}." if from_prev else "")
+             + (f" Columns 2-4 come from the {args.previous_label} ({args.previous}/, not retrained here)."
+                if table_prev else "")
+             + (f" Read from the {args.previous_label} ({args.previous}/, not retrained here): "
+                f"{', '.join(from_prev)} (marked below)." if from_prev else "")
              + (f" The column '{args.previous_label}' is that recipe's multi-task model on the same splits and "
                 f"noise." if prev else ""), "",
              "| task | condition | multi-task (all runs) | multi-task (ablation runs) | single-task | no pre-training "
@@ -261,7 +272,7 @@ def main() -> None:
                   "|---|---|---:|---:|---:|---:|"]
         for t in TASKS:
             for c in CONDS:
-                lines.append(f"| {t} | {c} | {fmt(acc_runs(ablation_multi, t, c, args.ablation_runs))} | {fmt(acc(nopre, t, c))} | "
+                lines.append(f"| {t} | {c} | {fmt(acc_runs(frac_multi, t, c, args.ablation_runs))} | {fmt(acc(frac_nopre, t, c))} | "
                              f"{fmt(acc(frac.get(True), t, c))} | {fmt(acc(frac.get(False), t, c))} |")
     if band:
         lines += ["", f"Band-limited scene (every clip's features limited to 0-4 kHz, `front_end.fmax_hz=4000`, "
