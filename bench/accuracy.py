@@ -182,7 +182,8 @@ def main() -> None:
     band = None
     if "bandlimit" not in args.skip:
         band = train(rp, "bench-scene-4khz", ["front_end.fmax_hz=4000", "eval.snrs_db=[null]", "eval.baselines=[svm]",
-                                              "tasks={scene: {window_s: 1.28, hop_s: 0.64}}"],
+                                              f"tasks={{scene: {{window_s: {base_recipe.tasks['scene'].window_s}, "
+                                              f"hop_s: {base_recipe.tasks['scene'].hop_s}}}}}", "adaptation.tasks=[]"],
                      runs_for("scene", args.ablation_runs), rd, q)
 
     prev = load_finished(args.previous, "bench-multitask") if args.previous else None

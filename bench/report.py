@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import platform
+import shlex
 import subprocess
 import sys
 import tempfile
@@ -38,7 +39,7 @@ def machine_line() -> str:
 
 def write_section(name: str, body: str, command: str | None = None, doc: Path = DOC) -> None:
     """Replace (or append) section `name` of the benchmarks document with `body`."""
-    cmd = command or "python " + " ".join([Path(sys.argv[0]).as_posix()] + sys.argv[1:])
+    cmd = command or "python " + shlex.join([Path(sys.argv[0]).as_posix()] + sys.argv[1:])   # copy-pastable
     block = (f"<!-- BEGIN {name} -->\n{body.rstrip()}\n\nProduced by: `{cmd}`  \n{machine_line()}\n"
              f"<!-- END {name} -->\n")
     text = doc.read_text() if doc.exists() else HEADER
