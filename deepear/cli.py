@@ -75,7 +75,8 @@ def _cmd_data_cache(args: argparse.Namespace) -> int:
         with bar(f"features {name}", args.quiet) as progress:
             rep = cache.build(paths, workers=args.workers, progress=progress)
         rows.append(corpus_feature_summary(name, clips, cache, rep))
-    print(f"front end {cfg.hash()}: {cfg.n_mels} mel bands, {cfg.feature}, {len(cfg.stats)} statistics "
+    deltas = f" + {len(cfg.delta_stats)} delta statistics" if cfg.delta_stats else ""
+    print(f"front end {cfg.hash()}: {cfg.n_mels} mel bands, {cfg.feature}, {len(cfg.stats)} statistics{deltas} "
           f"-> {cfg.dim}-dim window vectors; cache {cache.dir}")
     print(format_feature_summary(rows))
     print(f"total {time.perf_counter() - t0:.1f} s")

@@ -84,3 +84,21 @@ def test_profile_and_partition_commands(tmp_path, capsys):
     assert "DeepX plan" in out and "cloud-only" in out and "hexagon_dsp" in out
     assert main(["partition", str(path), "--device", "nope"]) == 2
     assert "nope" in capsys.readouterr().err
+
+
+def test_data_cache_with_delta_statistics_reuses_the_frame_cache(data_root, tmp_path, capsys):
+    actor = tmp_path / "root" / "ravdess" / "Actor_01"
+    actor.mkdir(parents=True)
+    for p in sorted((data_root / "ravdess" / "Actor_01").glob("*.flac"))[:2]:
+        os.symlink(p, actor / p.name)
+    base = ["--quiet", "--data-root", str(tmp_path / "root"), "--cache-dir", str(tmp_path / "c"), "data", "cache",
+            "--corpus", "ravdess", "--workers", "1"]
+    assert main(base) == 0
+    capsys.readouterr()
+    fe = tmp_path / "fe.json"
+    fe.write_text('{"delta_stats": ["std", "p25", "p75"]}')
+    assert main(base + ["--front-end", str(fe)]) == 0
+    out = capsys.readouterr().out
+    assert "7 statistics + 3 delta statistics -> 320-dim" in out
+    line = [x for x in out.splitlines() if x.startswith("ravdess")][0].split()
+    assert line[3] == "0" and line[4] == "2"                               # nothing new: same frames
