@@ -121,3 +121,18 @@ def test_batch_prior_rule_is_the_running_rule():
     rmu, rsd = p.moments()
     np.testing.assert_allclose(rmu, mu, rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(rsd, sd, rtol=1e-4)
+
+
+def test_a_profile_of_another_bundle_or_for_a_plain_bundle_is_refused(adapted_dir, tmp_path):
+    from deepear import Pipeline
+
+    p = Pipeline.load(adapted_dir)
+    y = np.zeros(16000, np.float32)
+    alien = RunningSpeakerStats(_spec(d=p.bundle.input_dim))
+    with pytest.raises(ConfigError, match="not made for this bundle"):
+        p.predict(y, 16000, profile=alien)
+    with pytest.raises(ConfigError, match="not made for this bundle"):
+        p.stream(profile=alien)
+    plain = Pipeline.load(build_bundle(tmp_path / "plain2"))
+    with pytest.raises(ConfigError, match="does not adapt"):
+        plain.predict(y, 16000, profile=p.new_profile())

@@ -25,6 +25,7 @@ import numpy as np
 from deepear.audio.frontend import analyze, summarize
 from deepear.audio.io import load_audio, prepare
 from deepear.audio.speaker_norm import RunningSpeakerStats
+from deepear.errors import ConfigError
 from deepear.runtime.bundle import Bundle, load_bundle
 from deepear.runtime.events import Event
 from deepear.runtime.onnx_model import OnnxModel
@@ -129,8 +130,22 @@ class Pipeline:
         """An empty speaker profile for this bundle's adaptation (None when the bundle does not adapt)."""
         return RunningSpeakerStats(self.bundle.adaptation) if self.bundle.adaptation is not None else None
 
+    def check_profile(self, profile: RunningSpeakerStats | None) -> None:
+        """ConfigError unless `profile` is None or was made for this bundle's adaptation."""
+        if profile is None:
+            return
+        a = self.bundle.adaptation
+        if a is None:
+            raise ConfigError(f"bundle {self.bundle.name}: it does not adapt to speakers (no 'adaptation' in its "
+                              f"manifest); do not pass a profile")
+        if not isinstance(profile, RunningSpeakerStats) or profile.spec.ref_mean.shape != a.ref_mean.shape or not (
+                np.array_equal(profile.spec.ref_mean, a.ref_mean) and np.array_equal(profile.spec.ref_std, a.ref_std)):
+            raise ConfigError(f"bundle {self.bundle.name}: the speaker profile was not made for this bundle "
+                              f"(use pipeline.new_profile(), or RunningSpeakerStats.from_dict(bundle.adaptation, d))")
+
     def _predict_signal(self, y: np.ndarray, in_rate: int, duration_s: float,
                         profile: RunningSpeakerStats | None = None) -> Prediction:
+        self.check_profile(profile)
         cfg = self.bundle.front_end
         ff = analyze(y, cfg, self.bundle.voicing_model)
         wins = [summarize(ff, cfg, g.window_s, g.hop_s) for g in self.bundle.groups]

@@ -60,6 +60,7 @@ class Stream:
         self._frames = FrameStream(b.front_end, b.voicing_model)
         self._groups = [WindowAssembler(b.front_end, g.window_s, g.hop_s) for g in b.groups]
         self._resampler = Resampler(self.sample_rate, b.front_end.sample_rate)
+        pipeline.check_profile(profile)
         self._own_profile = profile is None
         self.profile = profile
         self.reset()
