@@ -20,7 +20,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.report import write_section  # noqa: E402
-from deepear.audio.speaker_norm import AdaptationSpec, RunningSpeakerStats  # noqa: E402
+from deepear.audio.speaker_norm import RunningSpeakerStats  # noqa: E402
 from deepear.cli import default_data_root  # noqa: E402
 from deepear.data.protocol import make_split  # noqa: E402
 from deepear.data.windows import WindowSet  # noqa: E402
@@ -37,8 +37,7 @@ TITLES = {"none": "no adaptation (nothing heard yet)", "causal": "causal, first 
 def causal(ws: WindowSet, exp: Experiment, adapter, seed: int, passes: int) -> WindowSet:
     """`ws` with each speaker's adapted-group windows adapted by the running rule, clips in a seeded random
     order; with passes=2 the profile of a first pass is kept for the second (reported) pass."""
-    spec = AdaptationSpec(tuple(exp.recipe.adaptation.tasks), 0.0, 0.0, adapter.ref_mean, adapter.ref_std,
-                          adapter.std_floor, adapter.min_windows)
+    spec = adapter.runtime_spec(exp.recipe.adaptation.tasks, 0.0, 0.0)
     x = ws.x.copy()
     spk = adapter.speakers(ws, exp.clips)
     rng = np.random.default_rng(seed)
@@ -47,12 +46,8 @@ def causal(ws: WindowSet, exp: Experiment, adapter, seed: int, passes: int) -> W
         clips = np.unique(ws.clip[rows])
         order = np.concatenate([rows[ws.clip[rows] == c] for c in clips[rng.permutation(len(clips))]])
         prof = RunningSpeakerStats(spec)
-        for p in range(passes):
-            for i in order:
-                if ws.voiced[i]:
-                    prof.update(ws.x[i])
-                if p == passes - 1:
-                    x[i] = prof.apply(ws.x[i])
+        for _ in range(passes):          # the last pass is reported; earlier ones only enrol the speaker
+            x[order] = prof.adapt(ws.x[order], ws.voiced[order])
     return WindowSet(ws.tasks, x, ws.y, ws.clip, ws.wgroup, ws.voiced, ws.condition, ws.windows)
 
 

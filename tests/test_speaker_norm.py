@@ -136,3 +136,16 @@ def test_a_profile_of_another_bundle_or_for_a_plain_bundle_is_refused(adapted_di
     plain = Pipeline.load(build_bundle(tmp_path / "plain2"))
     with pytest.raises(ConfigError, match="does not adapt"):
         plain.predict(y, 16000, profile=p.new_profile())
+
+
+def test_adapt_updates_only_where_asked_in_order():
+    spec = _spec()
+    xs = np.random.default_rng(4).normal(size=(5, 6)).astype(np.float32)
+    upd = np.array([True, False, True, True, False])
+    a, b = RunningSpeakerStats(spec), RunningSpeakerStats(spec)
+    got = a.adapt(xs, upd)
+    for i in range(5):
+        if upd[i]:
+            b.update(xs[i])
+        np.testing.assert_array_equal(got[i], b.apply(xs[i]))
+    assert a.n == b.n == 3

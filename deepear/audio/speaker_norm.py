@@ -116,6 +116,17 @@ class RunningSpeakerStats:
         return standardize(np.asarray(x, np.float32), mu, sd, self.spec.ref_mean, self.spec.ref_std,
                            self.spec.std_floor)
 
+    def adapt(self, x: np.ndarray, update: np.ndarray) -> np.ndarray:
+        """Windows in time order: x (N, D) raw vectors, update (N,) bool (the voiced, non-silent ones). Each
+        window is added to the profile when `update` says so, then adapted. Returns (N, D) float32."""
+        x = np.asarray(x, np.float32)
+        out = np.empty_like(x)
+        for i in range(x.shape[0]):
+            if update[i]:
+                self.update(x[i])
+            out[i] = self.apply(x[i])
+        return out
+
     def to_dict(self) -> dict[str, Any]:
         return {"n": self.n, "mean": [float(v) for v in self.mean], "m2": [float(v) for v in self.m2]}
 

@@ -37,7 +37,7 @@ from typing import Sequence
 
 import numpy as np
 
-from deepear.audio.speaker_norm import prior_moments, standardize
+from deepear.audio.speaker_norm import AdaptationSpec, prior_moments, standardize
 from deepear.data.clips import Clip
 from deepear.data.windows import WindowSet
 from deepear.errors import DataError
@@ -120,6 +120,12 @@ class SpeakerAdapter:
             log.info("adaptation: dropped %d windows with no adaptable speaker", int((~keep).sum()))
             out = out.subset(keep)
         return out
+
+    def runtime_spec(self, tasks: Sequence[str], window_s: float, hop_s: float) -> AdaptationSpec:
+        """The causal rule a device runs (speaker_norm.RunningSpeakerStats) around this adapter's population,
+        with `min_windows` pseudo-windows of prior; `window_s`/`hop_s` of the adapted group as deployed."""
+        return AdaptationSpec(tuple(tasks), float(window_s), float(hop_s), self.ref_mean, self.ref_std,
+                              self.std_floor, self.min_windows)
 
     def to_dict(self) -> dict:
         return {"groups": list(self.groups), "group_key": self.group_key, "std_floor": self.std_floor,

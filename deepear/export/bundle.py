@@ -30,7 +30,6 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from deepear.atomic import replace_dir, staging_dir
-from deepear.audio.speaker_norm import AdaptationSpec
 from deepear.errors import ConfigError, DataError, DeepearError, ExportError
 
 if TYPE_CHECKING:
@@ -230,8 +229,7 @@ def export_bundle(run: str | Path, out: str | Path, *, data_root: str | Path, ca
     adaptation = None
     if adapter is not None:   # the runtime's running rule around the training population (docs/adaptation.md)
         t0 = recipe.adaptation.tasks[0]
-        adaptation = AdaptationSpec(tuple(recipe.adaptation.tasks), tasks[t0]["window_s"], tasks[t0]["hop_s"],
-                                    adapter.ref_mean, adapter.ref_std, adapter.std_floor, adapter.min_windows)
+        adaptation = adapter.runtime_spec(recipe.adaptation.tasks, tasks[t0]["window_s"], tasks[t0]["hop_s"])
 
     # 1. compression (SVD rank search on the validation split, no retraining)
     full_model = model

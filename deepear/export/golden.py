@@ -85,14 +85,9 @@ def reference_windows(pcm: np.ndarray, cfg: FrontEndConfig, int8_model: Int8Mode
         w = summarize(ff, cfg, g["window_s"], g["hop_s"])
         xin = w.x
         if adaptation is not None and set(g["tasks"]) == set(adaptation.tasks):
-            prof = RunningSpeakerStats(adaptation)
             xin = w.x.copy()
-            for i in range(len(w)):
-                if w.silent[i]:
-                    continue
-                if w.voiced[i]:
-                    prof.update(w.x[i])
-                xin[i] = prof.apply(w.x[i])
+            live = ~w.silent
+            xin[live] = RunningSpeakerStats(adaptation).adapt(w.x[live], w.voiced[live])
         p8 = {t: _softmax(v) for t, v in int8_model.predict_logits(xin).items()} if len(w) else {}
         p32 = {t: _softmax(v) for t, v in fp32_chain.layer_inputs(xin)[1].items()} if len(w) else {}
         wins = []

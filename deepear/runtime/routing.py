@@ -36,7 +36,7 @@ def route(bundle: Bundle, model: OnnxModel, windows: list[Windows | None],
         idx = np.nonzero(need)[0]
         need_idx.append(idx)
         adapt = profile is not None and bundle.adapt_group >= 0 and g is bundle.groups[bundle.adapt_group]
-        rows.append(_adapted(w, idx, profile) if adapt else w.x[idx])
+        rows.append(profile.adapt(w.x[idx], w.voiced[idx] & ~w.silent[idx]) if adapt else w.x[idx])
         if state is not None:
             state.windows += len(w)
             state.silent_windows += int(w.silent.sum())
@@ -74,12 +74,3 @@ def route(bundle: Bundle, model: OnnxModel, windows: list[Windows | None],
     keyed.sort(key=lambda k: k[:4])
     return [k[4] for k in keyed]
 
-
-def _adapted(w: Windows, idx: np.ndarray, profile: RunningSpeakerStats) -> np.ndarray:
-    """The adapted vectors of windows `idx` of the adapted group, updating `profile` in time order."""
-    out = np.empty((len(idx), w.x.shape[1]), np.float32)
-    for j, i in enumerate(idx):
-        if w.voiced[i] and not w.silent[i]:
-            profile.update(w.x[i])
-        out[j] = profile.apply(w.x[i])
-    return out
