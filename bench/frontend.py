@@ -1,7 +1,10 @@
 """Real-time factor of the front end on real audio, one core: read + resample + silence + voicing +
 log-mel features + window statistics, stage by stage, against librosa's log-mel alone in the same run.
 
-    .venv/bin/python bench/frontend.py [--data-root DIR] [--minutes 10] [--repeats 3]
+    .venv/bin/python bench/frontend.py [--recipe recipes/deepear.yaml] [--data-root DIR] [--minutes 10] [--repeats 3]
+
+The front end measured is the recipe's (`front_end` section: bands, statistics, delta statistics);
+`--recipe none` measures the library defaults.
 
 Writes the "frontend" section of docs/benchmarks.md.
 """
@@ -28,6 +31,7 @@ from deepear.audio.config import DEEPEAR_TASK_WINDOWS, FrontEndConfig  # noqa: E
 from deepear.audio.features import frame_energy_db, log_mel_from_power, power_spectrum  # noqa: E402
 from deepear.audio.frontend import FrameFeatures, summarize  # noqa: E402
 from deepear.audio.io import prepare  # noqa: E402
+from deepear.recipe import load_recipe  # noqa: E402
 
 STAGES = ("read", "resample", "spectrum", "log-mel", "silence", "voicing", "windows")
 
@@ -93,9 +97,10 @@ def main() -> None:
                     default=Path(os.environ.get("DEEPEAR_DATA") or Path(__file__).resolve().parents[2] / "shared/datasets"))
     ap.add_argument("--minutes", type=float, default=10.0)
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--recipe", default="recipes/deepear.yaml", help="whose front_end to measure ('none': defaults)")
     ap.add_argument("--no-write", action="store_true", help="print only")
     args = ap.parse_args()
-    cfg = FrontEndConfig()
+    cfg = FrontEndConfig() if args.recipe == "none" else load_recipe(args.recipe).front_end
     sel = pick_files(args.data_root, args.minutes)
     # warm-up: imports, caches, page cache
     for fs in sel.values():
@@ -120,8 +125,10 @@ def main() -> None:
 
     lines = ["## Front end: real-time factor (one core)", "",
              f"Read + resample + log-mel ({cfg.n_mels} bands, {cfg.win_ms:g} ms / {cfg.hop_ms:g} ms, "
-             f"FFT {cfg.n_fft}) + silence filter + voicing indicator + window statistics (scene 1.28 s and "
-             f"speech 5 s windows), on {sum(audio.values()) / 60:.1f} min of real audio; median of "
+             f"FFT {cfg.n_fft}) + silence filter + voicing indicator + window statistics ({cfg.dim} values per "
+             f"window: {', '.join(cfg.stats)}"
+             + (f"; delta {', '.join(cfg.delta_stats)}" if cfg.delta_stats else "")
+             + f"; scene 1.28 s and speech 5 s windows; front end of `{args.recipe}`), on {sum(audio.values()) / 60:.1f} min of real audio; median of "
              f"{args.repeats} passes, `OMP/OPENBLAS_NUM_THREADS=1`, one process. Baseline in the same run: "
              "librosa 0.11 read + `soxr_hq` resample + `melspectrogram` + `power_to_db` (no silence, voicing "
              "or statistics).", "",
