@@ -1,6 +1,6 @@
 """Speaker adaptation as a device does it (causal, running statistics) vs the benchmark's batch statistics.
 
-    .venv/bin/python bench/adaptation_stream.py [--run runs/bench-v2/bench-multitask/0] [--write]
+    .venv/bin/python bench/adaptation_stream.py [--run runs/bench-v3/bench-multitask/0] [--write]
 
 For every actor-held-out fold of a finished adapted run (recipe `adaptation.tasks`), each held-out actor's test
 recordings are played as one stream, in a seeded random order: the runtime's rule
@@ -53,7 +53,7 @@ def causal(ws: WindowSet, exp: Experiment, adapter, seed: int, passes: int) -> W
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--run", type=Path, default=Path("runs/bench-v2/bench-multitask/0"))
+    ap.add_argument("--run", type=Path, default=Path("runs/bench-v3/bench-multitask/0"))
     ap.add_argument("--write", action="store_true")
     args = ap.parse_args()
     recipe = load_recipe(args.run / "recipe.yaml")
