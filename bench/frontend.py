@@ -128,7 +128,8 @@ def main() -> None:
              f"FFT {cfg.n_fft}) + silence filter + voicing indicator + window statistics ({cfg.dim} values per "
              f"window: {', '.join(cfg.stats)}"
              + (f"; delta {', '.join(cfg.delta_stats)}" if cfg.delta_stats else "")
-             + f"; scene 1.28 s and speech 5 s windows; front end of `{args.recipe}`), on {sum(audio.values()) / 60:.1f} min of real audio; median of "
+             + f"; scene 1.28 s and speech 5 s windows; front end of `{args.recipe}`), on "
+             f"{sum(audio.values()) / 60:.1f} min of real audio; median of "
              f"{args.repeats} passes, `OMP/OPENBLAS_NUM_THREADS=1`, one process. Baseline in the same run: "
              "librosa 0.11 read + `soxr_hq` resample + `melspectrogram` + `power_to_db` (no silence, voicing "
              "or statistics).", "",
