@@ -68,8 +68,11 @@ def test_tiny_end_to_end_and_resume(data_root, tmp_path, monkeypatch):
     monkeypatch.setattr("deepear.experiment.fit", real_fit)
 
     metrics = _exp(data_root, tmp_path).run()                       # a new process would do the same
-    epochs = [json.loads(x)["epoch"] for x in (run_dir / "log.jsonl").read_text().splitlines() if x.strip()]
-    assert epochs == [1, 2, 3, 4]                                   # resumed at epoch 3, nothing repeated
+    log = [json.loads(x) for x in (run_dir / "log.jsonl").read_text().splitlines() if x.strip()]
+    assert [r["epoch"] for r in log] == [1, 2, 3, 4]                # resumed at epoch 3, nothing repeated
+    for r in log:   # validation accuracy of all windows and of the clean ones alone, per task
+        for t in ("emotion", "stress", "scene"):
+            assert 0.0 <= r[f"val_acc_{t}"] <= 1.0 and 0.0 <= r[f"val_clean_acc_{t}"] <= 1.0
 
     folder = exp.folder.path
     for name in ("recipe.yaml", "environment.json", "labels.json", "metrics.json", "MODEL_CARD.md", "DONE",
@@ -133,3 +136,24 @@ def test_adapted_experiment_trains_evaluates_and_reloads_its_adapter(data_root, 
     from deepear.report import format_metrics
     assert "adapted per speaker" in metrics["adaptation_note"] and "adapted per speaker" in format_metrics(again)
     assert "adapted per speaker" in (exp.folder.path / "MODEL_CARD.md").read_text()
+
+
+def test_validation_accuracy_splits_clean_from_noisy_windows():
+    """The clean-only numbers are exactly those of the clean subset; the mixed ones those of the whole set."""
+    import torch
+
+    from deepear.data.windows import WindowSet
+    from deepear.model.dnn import MultiTaskDNN
+
+    rng = np.random.default_rng(0)
+    n = 60
+    y = np.stack([rng.integers(0, 3, n), np.where(np.arange(n) % 4 == 0, -1, rng.integers(0, 2, n))], axis=1)
+    cond = np.array(["clean" if i % 3 else "rain@0dB" for i in range(n)], dtype=object)
+    ws = WindowSet(("a", "b"), rng.normal(size=(n, 6)).astype(np.float32), y.astype(np.int64),
+                   np.arange(n), np.zeros(n, np.int64), np.ones(n, bool), cond)
+    model = MultiTaskDNN(6, {"a": 3, "b": 2}, hidden=[8], generator=torch.Generator().manual_seed(1))
+    acc, acc_clean = train_mod.validation_accuracy(model, ws)
+    assert acc == train_mod.window_accuracy(model, ws)
+    assert acc_clean == train_mod.window_accuracy(model, ws.subset(cond == "clean"))
+    assert acc_clean != acc           # the noisy third changes the numbers (not one set reported twice)
+    assert train_mod.validation_accuracy(model, ws.subset(cond != "clean"))[1] == {}
