@@ -151,10 +151,7 @@ class Experiment:
                  for c in range(r.mixing.copies) for i in labelled]
         with self.progress(f"{split.name}: training windows") as p:
             train = b.build(jobs, progress=p)
-        vjobs = [Job(int(i)) for i in split.val]
-        vjobs += [Job(int(i), "draw", tuple(run_seed(r.seed, "val", self.clips[i].path))) for i in split.val]
-        with self.progress(f"{split.name}: validation windows") as p:
-            val = self._builder(split.train_noise).build(vjobs, progress=p)
+        val = self.validation_data(split)
         adapter = None
         if r.adaptation.tasks:
             a = r.adaptation
@@ -172,6 +169,15 @@ class Experiment:
                 noise = nb.build([Job(i) for i in range(len(noise_clips))], unlabelled=True, progress=p)
             pre.append((adapter.apply(noise, noise_clips, drop_unknown=True) if adapter else noise).x)
         return train, val, np.concatenate(pre), adapter
+
+    def validation_data(self, split: RunSplit) -> WindowSet:
+        """Windows of the run's validation clips (not adapted): each clip clean plus one copy mixed with training
+        noise, drawn from the recipe's seed (the same windows every time)."""
+        r = self.recipe
+        vjobs = [Job(int(i)) for i in split.val]
+        vjobs += [Job(int(i), "draw", tuple(run_seed(r.seed, "val", self.clips[i].path))) for i in split.val]
+        with self.progress(f"{split.name}: validation windows") as p:
+            return self._builder(split.train_noise).build(vjobs, progress=p)
 
     def test_data(self, split: RunSplit, snr: float | None, keep_frames: bool,
                   adapter: SpeakerAdapter | None = None) -> WindowSet:
