@@ -17,7 +17,7 @@ from typing import Any, Union
 
 import yaml
 
-from deepear.audio.config import LATER_FRONT_END_DEFAULTS, FrontEndConfig
+from deepear.audio.config import FrontEndConfig, without_later_defaults
 from deepear.errors import ConfigError
 
 
@@ -101,7 +101,7 @@ class AdaptationSpec:
     tasks: tuple[str, ...] = ()    # e.g. [emotion, stress]; () = off. Every task sharing their window must be listed
     group_key: str = "speaker"     # the clip group that names the speaker (RAVDESS, FSDD readers fill it)
     std_floor: float = 0.1         # a speaker's per-dimension std is at least this share of the set's std
-    min_windows: int = 8           # a speaker with fewer windows than this in a set is an error (too few to adapt)
+    min_windows: int = 8           # fewer windows of a speaker in a set: statistics shrunk toward the population
 
 
 @dataclass(frozen=True)
@@ -135,10 +135,7 @@ class Recipe:
         d = self.to_dict()
         if self.adaptation == AdaptationSpec():
             del d["adaptation"]
-        fe = d["front_end"]
-        for name, default in LATER_FRONT_END_DEFAULTS.items():
-            if fe.get(name) == default:
-                del fe[name]
+        d["front_end"] = without_later_defaults(d["front_end"])
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
 
 

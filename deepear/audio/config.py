@@ -174,10 +174,7 @@ class FrontEndConfig:
 
         Parameters added after the first release are left out of the hash while they hold their default, so a
         configuration that does not use them keeps the hash (and the caches, run folders) it always had."""
-        d = self.to_dict()
-        for name, default in LATER_FRONT_END_DEFAULTS.items():
-            if d[name] == default:
-                del d[name]
+        d = without_later_defaults(self.to_dict())
         return hashlib.sha1(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
 
     def frames_hash(self) -> str:
@@ -187,11 +184,21 @@ class FrontEndConfig:
 
     def frames_config(self) -> "FrontEndConfig":
         """This configuration with the summary-statistics parameters at their defaults (see frames_hash)."""
-        return dataclasses.replace(self, stats=STAT_NAMES, delta_stats=(), delta_width=2)
+        defaults = {f.name: f.default for f in dataclasses.fields(FrontEndConfig) if f.name in SUMMARY_PARAMS}
+        return dataclasses.replace(self, **defaults)
 
 
-# Parameters added after the first release, with their defaults (see FrontEndConfig.hash).
+# Parameters that only shape the window statistics, not the cached frames (see FrontEndConfig.frames_hash).
+SUMMARY_PARAMS = ("stats", "delta_stats", "delta_width")
+# Parameters added after the first release, with their defaults as `to_dict` writes them (see FrontEndConfig.hash).
 LATER_FRONT_END_DEFAULTS: dict[str, Any] = {"delta_stats": [], "delta_width": 2}
+
+
+def without_later_defaults(front_end: dict[str, Any]) -> dict[str, Any]:
+    """A copy of a front-end dict (`FrontEndConfig.to_dict`) without the later parameters that hold their
+    defaults: the content every hash of a front end (its own, a recipe's) is taken over."""
+    later = LATER_FRONT_END_DEFAULTS
+    return {k: v for k, v in front_end.items() if k not in later or v != later[k]}
 
 
 def _sub_from_dict(cls: type, v: Any, where: str) -> Any:

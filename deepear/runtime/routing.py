@@ -73,4 +73,3 @@ def route(bundle: Bundle, model: OnnxModel, windows: list[Windows | None],
                 keyed.append((t1, gi, wi, ti, ev))
     keyed.sort(key=lambda k: k[:4])
     return [k[4] for k in keyed]
-
