@@ -33,7 +33,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.report import write_section  # noqa: E402
-from deepear.audio.config import FrontEndConfig  # noqa: E402
+from deepear.audio import silence  # noqa: E402
+from deepear.audio.config import FrontEndConfig, SilenceConfig  # noqa: E402
 from deepear.audio.frontend import FrameFeatures, analyze, summarize  # noqa: E402
 from deepear.audio.io import load_audio  # noqa: E402
 from deepear.cli import default_data_root  # noqa: E402
@@ -47,20 +48,22 @@ TYPES_B = ("clock_tick", "helicopter", "sea_waves", "dude_miaowing")
 TEST_SIDE = ("moh_music_8k/reno_project-system", "sc_bg_noise/exercise_bike", "sc_bg_noise/running_tap")
 VALUES = ("log-mel", "band SNR", "spectral subtraction", "log-mel + band SNR")
 CONDS = ("clean", "10 dB", "0 dB")
-RISE_DB_PER_FRAME = 3.0 * 0.01
+RISE_DB_PER_S = 3.0
+HOP_S = 0.01
 SMOOTH = 5
 BIAS_DB = 3.0
 
 
 def band_floor(lm: np.ndarray) -> np.ndarray:
-    """Per-band causal noise floor (T, B) dB of log-mel frames lm (T, B) dB (the silence filter's rule per band)."""
+    """Per-band causal noise floor (T, B) dB of log-mel frames lm (T, B) dB: the silence filter's tracker
+    (`silence.noise_floor`, no start-up period, no absolute clamp) on each band's 5-frame smoothed power."""
     p = 10.0 ** (lm.astype(np.float64) / 10.0)
     c = np.cumsum(np.vstack([np.zeros((1, p.shape[1])), p]), axis=0)
-    k = np.minimum(np.arange(1, p.shape[0] + 1), SMOOTH)[:, None]
-    sm = (c[1:] - c[np.maximum(np.arange(1, p.shape[0] + 1) - SMOOTH, 0)]) / k   # causal moving average
+    t = np.arange(1, p.shape[0] + 1)
+    sm = (c[1:] - c[np.maximum(t - SMOOTH, 0)]) / np.minimum(t, SMOOTH)[:, None]   # causal moving average
     e = 10.0 * np.log10(np.maximum(sm, 1e-12))
-    r = RISE_DB_PER_FRAME * np.arange(e.shape[0])[:, None]
-    return r + np.minimum.accumulate(e - r, axis=0) + BIAS_DB
+    cfg = SilenceConfig(abs_floor_db=-300.0, rise_db_per_s=RISE_DB_PER_S, init_s=0.0)
+    return np.stack([silence.noise_floor(e[:, b], HOP_S, cfg) for b in range(e.shape[1])], axis=1) + BIAS_DB
 
 
 def variants(ff: FrameFeatures, cfg: FrontEndConfig) -> dict[str, np.ndarray]:
