@@ -12,7 +12,7 @@ speaker starts at the identity (x' = x) and moves to their own statistics as win
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -57,6 +57,10 @@ class AdaptationSpec:
                 "rule": "running per-stream statistics of the voiced windows of this group (Welford, float32) "
                         "combined with prior_windows pseudo-windows at (ref_mean, ref_std); "
                         "x' = ref_mean + ref_std * (x - mean) / max(std, std_floor * ref_std)"}
+
+    def group_index(self, group_tasks: Sequence[Sequence[str]]) -> int:
+        """Index of the window group whose tasks are exactly `tasks` (groups given as their task lists), -1 if none."""
+        return next((i for i, g in enumerate(group_tasks) if set(g) == set(self.tasks)), -1)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any], dim: int, where: str = "adaptation") -> "AdaptationSpec":

@@ -233,11 +233,10 @@ def render_weights_header(int8_model: Int8Model, fp32_chain: LinearChain, cfg: F
     }
     adapt_group = -1
     if adaptation is not None:
-        match = [i for i, g in enumerate(groups) if set(g["tasks"]) == set(adaptation.tasks)]
-        if not match or adaptation.ref_mean.shape != (cfg.dim,):
+        adapt_group = adaptation.group_index([g["tasks"] for g in groups])
+        if adapt_group < 0 or adaptation.ref_mean.shape != (cfg.dim,):
             raise ConfigError(f"C library: adaptation of tasks {list(adaptation.tasks)} needs exactly one window "
                               f"group with those tasks and {cfg.dim}-value reference statistics")
-        adapt_group = match[0]
     layout = arena_layout(sizes)
     sizes["TAIL_PAD"] = layout[-1][1] // 4
     arena = sum(b for _, b in layout)

@@ -81,10 +81,12 @@ def reference_windows(pcm: np.ndarray, cfg: FrontEndConfig, int8_model: Int8Mode
     voiced non-silent window updates it, every non-silent window is adapted, in time order."""
     ff = analyze_pcm(pcm, cfg, voicing)
     out = []
-    for g in window_groups(tasks):
+    groups = window_groups(tasks)
+    adapt_group = adaptation.group_index([g["tasks"] for g in groups]) if adaptation is not None else -1
+    for gi, g in enumerate(groups):
         w = summarize(ff, cfg, g["window_s"], g["hop_s"])
         xin = w.x
-        if adaptation is not None and set(g["tasks"]) == set(adaptation.tasks):
+        if gi == adapt_group:
             xin = w.x.copy()
             live = ~w.silent
             xin[live] = RunningSpeakerStats(adaptation).adapt(w.x[live], w.voiced[live])

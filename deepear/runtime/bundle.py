@@ -189,11 +189,10 @@ def load_bundle(path: str | Path) -> Bundle:
             adaptation = AdaptationSpec.from_dict(_need(m, "adaptation", w, dict), dim, where=f"{w}: adaptation")
         except ConfigError as e:
             raise BundleError(str(e)) from e
-        match = [i for i, g in enumerate(groups) if set(g.tasks) == set(adaptation.tasks)]
-        if not match:
+        adapt_group = adaptation.group_index([g.tasks for g in groups])
+        if adapt_group < 0:
             raise BundleError(f"{w}: adaptation.tasks {list(adaptation.tasks)} is not exactly one window group's "
                               f"tasks ({[list(g.tasks) for g in groups]})")
-        adapt_group = match[0]
     b = Bundle(root, m, fe, vm, tasks, tuple(groups), input_name, dim, adaptation, adapt_group)
     b.model_path("fp32")
     log.info("bundle %s: %d tasks in %d window groups", root, len(tasks), len(groups))
