@@ -85,6 +85,12 @@ class TrainSpec:
     patience: int = 8              # early stopping on validation mean accuracy
     class_balance: bool = True     # inverse-frequency class weights per task
     threads: int = 2
+    ema_epochs: float = 0.0        # > 0: validate, keep and save an exponential moving average of the weights
+                                   # with this time constant (epochs); 0 = the raw weights (see fit)
+
+
+# Train parameters added after the first release, with their defaults: left out of Recipe.hash while default.
+LATER_TRAIN_DEFAULTS: dict[str, Any] = {"ema_epochs": 0.0}
 
 
 @dataclass(frozen=True)
@@ -136,6 +142,8 @@ class Recipe:
         if self.adaptation == AdaptationSpec():
             del d["adaptation"]
         d["front_end"] = without_later_defaults(d["front_end"])
+        d["train"] = {k: v for k, v in d["train"].items()
+                      if k not in LATER_TRAIN_DEFAULTS or v != LATER_TRAIN_DEFAULTS[k]}
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -319,6 +327,8 @@ def _check(r: Recipe) -> None:
         raise ConfigError(f"model.hidden: positive layer widths needed, got {list(r.model.hidden)}")
     if r.train.epochs <= 0 or r.train.batch_size <= 0 or r.train.lr <= 0:
         raise ConfigError("train: epochs, batch_size and lr must be positive")
+    if not r.train.ema_epochs >= 0:
+        raise ConfigError(f"train.ema_epochs: must be >= 0 (0 = off), got {r.train.ema_epochs}")
     if r.mixing.copies < 0:
         raise ConfigError("mixing.copies: must be >= 0")
     for b in r.eval.baselines:

@@ -6,7 +6,10 @@ Batches mix corpora and tasks; the loss (deepear.model.losses) ignores missing l
 handled with inverse-frequency class weights per task (normalised to mean 1 over present classes). Early
 stopping watches the mean over tasks of validation accuracy (window level, clean and noisy windows together;
 the clean windows' accuracy is logged too, as val_clean_acc_<task>); the best epoch's weights are
-restored at the end. Every random draw (init, shuffles, dropout) comes from the seed: dropout uses torch's
+restored at the end. With `spec.ema_epochs > 0` the weights validated, kept and restored are an exponential
+moving average of the trained weights (torch.optim.swa_utils, updated after every step, time constant
+`ema_epochs` epochs): the raw weights jump by a few points of validation accuracy from epoch to epoch, so
+early stopping on them picks lucky epochs; the average does not. Every random draw (init, shuffles, dropout) comes from the seed: dropout uses torch's
 global generator, so the loop runs inside `torch.random.fork_rng` and leaves the caller's state untouched.
 """
 from __future__ import annotations
@@ -21,6 +24,7 @@ import numpy as np
 import torch
 
 from deepear.data.windows import WindowSet
+from deepear.errors import ConfigError
 from deepear.model.dnn import MultiTaskDNN
 from deepear.model.losses import masked_multitask_loss
 from deepear.recipe import TrainSpec
@@ -111,6 +115,9 @@ def fit(model: MultiTaskDNN, train: WindowSet, val: WindowSet, spec: TrainSpec,
     y = torch.as_tensor(train.y[:, cols], dtype=torch.int64)
     cw = {t: class_weights(train.y[:, c], model.tasks[t]) for t, c in zip(tasks, cols)} if spec.class_balance else None
     opt = torch.optim.AdamW(model.parameters(), lr=spec.lr, weight_decay=spec.weight_decay)
+    n = len(train)
+    ema = _ema_model(model, spec, n)
+    evaluated = ema.module if ema is not None else model    # the weights validated, kept and restored
     gen = torch.Generator().manual_seed(int(seed))
     history: list[dict[str, Any]] = []
     best = {"score": -1.0, "epoch": 0, "state": copy.deepcopy(model.state_dict())}
@@ -118,12 +125,15 @@ def fit(model: MultiTaskDNN, train: WindowSet, val: WindowSet, spec: TrainSpec,
     if resume is not None:
         model.load_state_dict(resume["model"])
         opt.load_state_dict(resume["optimizer"])
+        if ema is not None:
+            if resume.get("ema") is None:
+                raise ConfigError("resume: the checkpoint has no weight average but train.ema_epochs > 0")
+            ema.load_state_dict(resume["ema"])
         gen.set_state(resume["generator"])
         history = list(resume["history"])
         best = {"score": resume["best_score"], "epoch": resume["best_epoch"], "state": resume["best_state"]}
         start = int(resume["epoch"]) + 1
         log.info("resuming at epoch %d (best %.4f at epoch %d)", start, best["score"], best["epoch"])
-    n = len(train)
     with torch.random.fork_rng(devices=[]):
         for epoch in range(start, spec.epochs + 1):
             if epoch - best["epoch"] > spec.patience and best["epoch"] > 0:
@@ -138,10 +148,12 @@ def fit(model: MultiTaskDNN, train: WindowSet, val: WindowSet, spec: TrainSpec,
                 opt.zero_grad(set_to_none=True)
                 loss.total.backward()
                 opt.step()
+                if ema is not None:
+                    ema.update_parameters(model)
                 total += float(loss.total.detach())
                 batches += 1
-            val_loss = _loss(model, val, tasks, task_weights, cw)
-            acc, acc_clean = validation_accuracy(model, val)
+            val_loss = _loss(evaluated, val, tasks, task_weights, cw)
+            acc, acc_clean = validation_accuracy(evaluated, val)
             scored = [a for t, a in acc.items() if score_tasks is None or t in score_tasks]
             score = float(np.mean(scored)) if scored else -val_loss
             rec = {"epoch": epoch, "train_loss": total / max(1, batches), "val_loss": val_loss,
@@ -149,7 +161,7 @@ def fit(model: MultiTaskDNN, train: WindowSet, val: WindowSet, spec: TrainSpec,
                    **{f"val_clean_acc_{t}": a for t, a in acc_clean.items()}, "val_score": score,
                    "seconds": time.perf_counter() - t0}
             if score > best["score"]:
-                best = {"score": score, "epoch": epoch, "state": copy.deepcopy(model.state_dict())}
+                best = {"score": score, "epoch": epoch, "state": copy.deepcopy(evaluated.state_dict())}
             history.append(rec)
             log.info("epoch %d: train %.4f val %.4f score %.4f", epoch, rec["train_loss"], val_loss, score)
             if on_epoch:
@@ -157,10 +169,27 @@ def fit(model: MultiTaskDNN, train: WindowSet, val: WindowSet, spec: TrainSpec,
             if checkpoint:
                 checkpoint({"model": model.state_dict(), "optimizer": opt.state_dict(), "generator": gen.get_state(),
                             "history": history, "epoch": epoch, "best_score": best["score"],
-                            "best_epoch": best["epoch"], "best_state": best["state"]})
+                            "best_epoch": best["epoch"], "best_state": best["state"],
+                            "ema": ema.state_dict() if ema is not None else None})
     model.load_state_dict(best["state"])
     return FitResult(history=history, best_epoch=best["epoch"], best_score=best["score"],
                      seconds=time.perf_counter() - t0)
+
+
+def ema_decay(ema_epochs: float, n_train: int, batch_size: int) -> float:
+    """Per-step decay of a weight average with a time constant of `ema_epochs` epochs (steps of `batch_size`
+    over `n_train` windows): exp(-1 / (ema_epochs * steps_per_epoch))."""
+    steps = max(1, -(-n_train // batch_size))
+    return float(np.exp(-1.0 / (ema_epochs * steps)))
+
+
+def _ema_model(model: MultiTaskDNN, spec: TrainSpec, n_train: int) -> torch.optim.swa_utils.AveragedModel | None:
+    if spec.ema_epochs <= 0:
+        return None
+    decay = ema_decay(spec.ema_epochs, n_train, spec.batch_size)
+    # use_buffers: the input normalisation buffers travel with the average (they are constant while training)
+    return torch.optim.swa_utils.AveragedModel(
+        model, multi_avg_fn=torch.optim.swa_utils.get_ema_multi_avg_fn(decay), use_buffers=True)
 
 
 @torch.no_grad()
