@@ -9,8 +9,9 @@ the clean windows' accuracy is logged too, as val_clean_acc_<task>); the best ep
 restored at the end. With `spec.ema_epochs > 0` the weights validated, kept and restored are an exponential
 moving average of the trained weights (torch.optim.swa_utils, updated after every step, time constant
 `ema_epochs` epochs): the raw weights jump by a few points of validation accuracy from epoch to epoch, so
-early stopping on them picks lucky epochs; the average does not. Every random draw (init, shuffles, dropout) comes from the seed: dropout uses torch's
-global generator, so the loop runs inside `torch.random.fork_rng` and leaves the caller's state untouched.
+early stopping on them picks lucky epochs; the average does not. Every random draw (init, shuffles,
+dropout) comes from the seed: dropout uses torch's global generator, so the loop runs inside
+`torch.random.fork_rng` and leaves the caller's state untouched.
 """
 from __future__ import annotations
 
