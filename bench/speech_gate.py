@@ -113,8 +113,8 @@ def main() -> int:
               "measures the device. A lower `window_threshold` is no free fix: the voicing section's threshold sweep "
               "(TEST split) shows 0.4 taking 5 s windows from 67.1 to 73.3% at 0 dB but from 95.1 to 90.2% clean "
               "(music and noise called speech). What would help is a voicing indicator that holds up at 0 dB; until "
-              "then, `deepear_set_routing(&s, 0)` in C runs the speech tasks on every non-silent window: an answer "
-              "for every clip, at the first column's accuracy."]
+              "then, `Pipeline.load(..., speech_gate=False)` (C: `deepear_set_routing(&s, 0)`) runs the speech "
+              "tasks on every non-silent window: an answer for every clip, at the first column's accuracy."]
     text = "\n".join(lines)
     print(text)
     if args.write:

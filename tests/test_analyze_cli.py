@@ -56,6 +56,16 @@ def test_analyze_json_and_plot(bundle_dir, clip, tmp_path, capsys):
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 5000
 
 
+def test_analyze_without_speech_gate_answers_on_noise(bundle_dir, data_root, tmp_path, capsys):
+    noise = data_root / "sc_bg_noise" / "running_tap.flac"
+    status = {}
+    for flag in ([], ["--no-speech-gate"]):
+        assert run(["analyze", str(noise), "--bundle", str(bundle_dir), "--json"] + flag) == 0
+        rows = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+        status[bool(flag)] = {e["status"] for e in rows if e["type"] == "event" and e["task"] == "emotion"}
+    assert status[False] == {"not_speech"} and status[True] == {"ok"}
+
+
 def test_missing_default_bundle_names_the_paths(monkeypatch, tmp_path, clip):
     monkeypatch.setattr(commands, "default_bundle_candidates", lambda: [tmp_path / "a", tmp_path / "b"])
     with pytest.raises(BundleError, match="deepear export") as e:

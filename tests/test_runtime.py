@@ -185,6 +185,24 @@ def test_speech_tasks_skipped_on_non_speech(pipe, data_root):
     assert s.state.inferences == len(scene)      # the 5 s windows were never sent to the model
 
 
+def test_speech_gate_off_runs_speech_tasks_on_unvoiced_windows(bundle_dir, data_root):
+    """Pipeline(speech_gate=False) = the C library's routing off: the same windows, the same scene results, and
+    emotion / speaker now answer on the running tap's unvoiced windows, in batch and streaming alike."""
+    noise = load_audio(data_root / "sc_bg_noise" / "running_tap.flac")[: 16000 * 11]
+    gated, open_ = Pipeline.load(bundle_dir), Pipeline.load(bundle_dir, speech_gate=False)
+    for ev_g, ev_o in ((gated.predict(noise, 16000).windows, open_.predict(noise, 16000).windows),
+                       (stream_events(gated, noise, 1600), stream_events(open_, noise, 1600))):
+        assert [(e.task, e.t_start, e.voiced) for e in ev_g] == [(e.task, e.t_start, e.voiced) for e in ev_o]
+        speech = [e for e in ev_o if e.task in ("emotion", "speaker")]
+        assert speech and all(e.status == "ok" and e.label is not None and not e.voiced for e in speech)
+        for a, b in zip(ev_g, ev_o):
+            if a.task == "scene":
+                assert a.status == b.status == "ok" and a.probability == pytest.approx(b.probability, abs=1e-6)
+    res = open_.predict(noise, 16000).tasks
+    assert res["emotion"].status == "ok" and res["emotion"].label is not None
+    assert gated.predict(noise, 16000).tasks["emotion"].status == "not_speech"
+
+
 def test_speech_tasks_run_on_speech(pipe, data_root):
     y = np.concatenate([load_audio(data_root / "ravdess" / "Actor_01" / f"03-01-0{e}-01-01-01-01.flac")
                         for e in (1, 3, 5)])

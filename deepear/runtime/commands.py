@@ -1,7 +1,7 @@
 """`deepear analyze` and `deepear listen`: the runtime's command-line entry points.
 
-    deepear analyze FILE [--bundle B] [--json] [--plot out.png] [--int8]
-    deepear listen [--bundle B] [--device N] [--json] [--seconds S] [--smoothing K] [--int8]
+    deepear analyze FILE [--bundle B] [--json] [--plot out.png] [--int8] [--no-speech-gate]
+    deepear listen [--bundle B] [--device N] [--json] [--seconds S] [--smoothing K] [--int8] [--no-speech-gate]
 
 Without --bundle the reference bundle `exported/deepear-4task` is used (next to the deepear package, then
 under the working directory). `deepear.cli` calls `add_parsers(subparsers)`.
@@ -43,7 +43,7 @@ def resolve_bundle(path: Path | None) -> Path:
 def _load(args: argparse.Namespace):
     from deepear.runtime.pipeline import Pipeline
     return Pipeline.load(resolve_bundle(args.bundle), precision="int8" if args.int8 else "fp32",
-                         threads=args.threads)
+                         threads=args.threads, speech_gate=not args.no_speech_gate)
 
 
 def _cmd_analyze(args: argparse.Namespace) -> int:
@@ -128,6 +128,9 @@ def _common(p: argparse.ArgumentParser) -> None:
                    help=f"bundle folder (default: the reference bundle {DEFAULT_BUNDLE})")
     p.add_argument("--int8", action="store_true", help="run model.int8.onnx instead of the fp32 model.onnx")
     p.add_argument("--threads", type=int, default=1, help="onnxruntime intra-op threads (default 1)")
+    p.add_argument("--no-speech-gate", action="store_true",
+                   help="run emotion / stress / speaker ID on unvoiced windows too (an answer in loud noise, "
+                        "where the voicing indicator lets fewer windows through)")
     p.add_argument("--json", action="store_true", help="JSON lines (one per event, then a summary)")
 
 

@@ -75,18 +75,23 @@ class Pipeline:
     """A bundle ready to run: front end + voicing + onnxruntime session. Thread-compatible, stream-safe:
     every stream keeps its own state; the session is shared."""
 
-    def __init__(self, bundle: Bundle, model: OnnxModel) -> None:
+    def __init__(self, bundle: Bundle, model: OnnxModel, speech_gate: bool = True) -> None:
         self.bundle = bundle
         self.model = model
+        self.speech_gate = bool(speech_gate)
 
     @classmethod
-    def load(cls, bundle_dir: str | os.PathLike, precision: str = "fp32", threads: int = 1) -> "Pipeline":
+    def load(cls, bundle_dir: str | os.PathLike, precision: str = "fp32", threads: int = 1,
+             speech_gate: bool = True) -> "Pipeline":
         """Load `bundle_dir` (manifest.json + model.onnx / model.int8.onnx); `threads` onnxruntime intra-op threads.
 
+        `speech_gate`: True (default) runs speech tasks (emotion, stress, speaker ID) only on windows the voicing
+        indicator calls speech; False runs them on every non-silent window — an answer for every clip in loud
+        noise, where the gate lets through fewer windows (docs/runtime.md; C: `deepear_set_routing(&s, 0)`).
         Raises BundleError (a ConfigError) naming the path and key of any problem.
         """
         b = load_bundle(Path(bundle_dir))
-        return cls(b, OnnxModel(b, precision=precision, threads=threads))
+        return cls(b, OnnxModel(b, precision=precision, threads=threads), speech_gate=speech_gate)
 
     @property
     def tasks(self) -> list[str]:
@@ -149,7 +154,8 @@ class Pipeline:
         cfg = self.bundle.front_end
         ff = analyze(y, cfg, self.bundle.voicing_model)
         wins = [summarize(ff, cfg, g.window_s, g.hop_s) for g in self.bundle.groups]
-        events = route(self.bundle, self.model, wins, profile=profile if profile is not None else self.new_profile())
+        events = route(self.bundle, self.model, wins, profile=profile if profile is not None else self.new_profile(),
+                       speech_gate=self.speech_gate)
         return Prediction(aggregate(self.bundle, events), events, duration_s, in_rate)
 
     # Streaming ---------------------------------------------------------------------------------------------

@@ -2,7 +2,8 @@
 
 Shared by `Pipeline.predict` (a whole clip) and `Stream.push` (the windows a chunk completed), so both report
 the same events for the same windows. Rules (bundle spec): a silent window runs nothing; a speech task runs
-only on voiced windows, any other task on every non-silent window; a window is sent to the model only when
+only on voiced windows (with `speech_gate`, the default; without it on every non-silent window, as the C
+library's `deepear_set_routing(&s, 0)`), any other task on every non-silent window; a window is sent to the model only when
 one of its group's tasks runs on it, and all windows of one call go to onnxruntime as one batch.
 """
 from __future__ import annotations
@@ -17,13 +18,16 @@ from deepear.runtime.onnx_model import OnnxModel, softmax
 
 
 def route(bundle: Bundle, model: OnnxModel, windows: list[Windows | None],
-          state: StreamState | None = None, profile: RunningSpeakerStats | None = None) -> list[Event]:
+          state: StreamState | None = None, profile: RunningSpeakerStats | None = None,
+          speech_gate: bool = True) -> list[Event]:
     """Events of the windows of each window group (`windows[i]` for `bundle.groups[i]`, None = none).
 
     Events are ordered by window end time, then group, then task (manifest order) — the order in which a
     stream completes them. Updates `state` (windows, silent_windows, inferences, model_calls) when given.
     `profile`: the stream's speaker statistics when the bundle adapts a group (docs/adaptation.md): each
     voiced, non-silent window of that group is added to it, in time order, and then adapted with it.
+    `speech_gate`: False runs speech tasks on unvoiced (non-silent) windows too; the speaker profile still
+    learns from voiced windows only.
     """
     rows: list[np.ndarray] = []
     need_idx: list[np.ndarray] = []
@@ -31,7 +35,7 @@ def route(bundle: Bundle, model: OnnxModel, windows: list[Windows | None],
         if w is None or len(w) == 0:
             need_idx.append(np.zeros(0, np.int64))
             continue
-        any_plain = any(not bundle.tasks[t].speech for t in g.tasks)
+        any_plain = not speech_gate or any(not bundle.tasks[t].speech for t in g.tasks)
         need = ~w.silent & (w.voiced | any_plain)
         idx = np.nonzero(need)[0]
         need_idx.append(idx)
@@ -61,7 +65,8 @@ def route(bundle: Bundle, model: OnnxModel, windows: list[Windows | None],
             t0, t1 = float(w.t_start[wi]), float(w.t_end[wi])
             for ti, task in enumerate(g.tasks):
                 spec = bundle.tasks[task]
-                status = "silent" if silent else ("not_speech" if spec.speech and not voiced else "ok")
+                gated = speech_gate and spec.speech and not voiced
+                status = "silent" if silent else ("not_speech" if gated else "ok")
                 label = prob = pdict = None
                 if status == "ok":
                     p = probs[task][row_of[wi]]

@@ -133,7 +133,8 @@ class Stream:
             wins = [_cat(w, g.flush()) for w, g in zip(wins, self._groups)]
         if all(w is None for w in wins):
             return []
-        events = route(self.pipeline.bundle, self.pipeline.model, wins, self.state, profile=self.profile)
+        events = route(self.pipeline.bundle, self.pipeline.model, wins, self.state, profile=self.profile,
+                       speech_gate=self.pipeline.speech_gate)
         snap = self.state.snapshot()
         for ev in events:
             ev.stream = snap
