@@ -3,8 +3,9 @@
 Shared by `Pipeline.predict` (a whole clip) and `Stream.push` (the windows a chunk completed), so both report
 the same events for the same windows. Rules (bundle spec): a silent window runs nothing; a speech task runs
 only on voiced windows (with `speech_gate`, the default; without it on every non-silent window, as the C
-library's `deepear_set_routing(&s, 0)`), any other task on every non-silent window; a window is sent to the model only when
-one of its group's tasks runs on it, and all windows of one call go to onnxruntime as one batch.
+library's `deepear_set_routing(&s, 0)`), any other task on every non-silent window; a window is sent to the
+model only when one of its group's tasks runs on it, and all windows of one call go to onnxruntime as one
+batch.
 """
 from __future__ import annotations
 
@@ -35,8 +36,8 @@ def route(bundle: Bundle, model: OnnxModel, windows: list[Windows | None],
         if w is None or len(w) == 0:
             need_idx.append(np.zeros(0, np.int64))
             continue
-        any_plain = not speech_gate or any(not bundle.tasks[t].speech for t in g.tasks)
-        need = ~w.silent & (w.voiced | any_plain)
+        every_window = not speech_gate or any(not bundle.tasks[t].speech for t in g.tasks)
+        need = ~w.silent & (w.voiced | every_window)
         idx = np.nonzero(need)[0]
         need_idx.append(idx)
         adapt = profile is not None and bundle.adapt_group >= 0 and g is bundle.groups[bundle.adapt_group]
