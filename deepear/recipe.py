@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 import types
 import typing
 from dataclasses import dataclass, field
@@ -142,8 +143,7 @@ class Recipe:
         if self.adaptation == AdaptationSpec():
             del d["adaptation"]
         d["front_end"] = without_later_defaults(d["front_end"])
-        d["train"] = {k: v for k, v in d["train"].items()
-                      if k not in LATER_TRAIN_DEFAULTS or v != LATER_TRAIN_DEFAULTS[k]}
+        d["train"] = without_later_defaults(d["train"], LATER_TRAIN_DEFAULTS)
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -327,8 +327,9 @@ def _check(r: Recipe) -> None:
         raise ConfigError(f"model.hidden: positive layer widths needed, got {list(r.model.hidden)}")
     if r.train.epochs <= 0 or r.train.batch_size <= 0 or r.train.lr <= 0:
         raise ConfigError("train: epochs, batch_size and lr must be positive")
-    if not r.train.ema_epochs >= 0:
-        raise ConfigError(f"train.ema_epochs: must be >= 0 (0 = off), got {r.train.ema_epochs}")
+    if not (r.train.ema_epochs >= 0 and math.isfinite(r.train.ema_epochs)):
+        raise ConfigError(f"train.ema_epochs: must be a finite number >= 0 (0 = off; time constant in epochs), "
+                          f"got {r.train.ema_epochs}")
     if r.mixing.copies < 0:
         raise ConfigError("mixing.copies: must be >= 0")
     for b in r.eval.baselines:

@@ -194,11 +194,12 @@ SUMMARY_PARAMS = ("stats", "delta_stats", "delta_width")
 LATER_FRONT_END_DEFAULTS: dict[str, Any] = {"delta_stats": [], "delta_width": 2}
 
 
-def without_later_defaults(front_end: dict[str, Any]) -> dict[str, Any]:
-    """A copy of a front-end dict (`FrontEndConfig.to_dict`) without the later parameters that hold their
-    defaults: the content every hash of a front end (its own, a recipe's) is taken over."""
-    later = LATER_FRONT_END_DEFAULTS
-    return {k: v for k, v in front_end.items() if k not in later or v != later[k]}
+def without_later_defaults(section: dict[str, Any],
+                           later: dict[str, Any] = LATER_FRONT_END_DEFAULTS) -> dict[str, Any]:
+    """A copy of a config section's dict without the `later` parameters (added after the first release) that
+    hold their defaults: the content every hash is taken over, so older configs keep their hash. Default
+    `later`: the front end's (`FrontEndConfig.to_dict`); a recipe passes its own for other sections."""
+    return {k: v for k, v in section.items() if k not in later or v != later[k]}
 
 
 def _sub_from_dict(cls: type, v: Any, where: str) -> Any:

@@ -128,7 +128,8 @@ def fit(model: MultiTaskDNN, train: WindowSet, val: WindowSet, spec: TrainSpec,
         opt.load_state_dict(resume["optimizer"])
         if ema is not None:
             if resume.get("ema") is None:
-                raise ConfigError("resume: the checkpoint has no weight average but train.ema_epochs > 0")
+                raise ConfigError("resume: the checkpoint has no weight average but train.ema_epochs > 0; resume "
+                                  "with the ema_epochs it was trained with, or train again from the start")
             ema.load_state_dict(resume["ema"])
         gen.set_state(resume["generator"])
         history = list(resume["history"])
