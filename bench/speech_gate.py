@@ -112,7 +112,9 @@ def main() -> int:
               "stop voting. `bench/accuracy.py` keeps scoring every window (it measures the model); this section "
               "measures the device. A lower `window_threshold` is no free fix: the voicing section's threshold sweep "
               "(TEST split) shows 0.4 taking 5 s windows from 67.1 to 73.3% at 0 dB but from 95.1 to 90.2% clean "
-              "(music and noise called speech). What would help is a voicing indicator that holds up at 0 dB; until "
+              "(music and noise called speech), and no other window vote does better (\"voicing_window_study\" "
+              "section: chosen on the TRAIN split, the limit is the frame indicator at 0 dB, not the vote). What "
+              "would help is a voicing indicator that holds up at 0 dB; until "
               "then, `Pipeline.load(..., speech_gate=False)` (C: `deepear_set_routing(&s, 0)`) runs the speech "
               "tasks on every non-silent window: an answer for every clip, at the first column's accuracy."]
     text = "\n".join(lines)

@@ -168,12 +168,33 @@ def mix(clip: Clip, noise_pool: list[np.ndarray], snr_db: float, rng: np.random.
 
 
 # Training -------------------------------------------------------------------------------------------------
-def training_frames(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """Frame features X (n, F) and labels (n,) from the TRAIN split (clean, noisy, band-limited)."""
-    speech = ravdess(range(1, 13), 25, rng) + fsdd(FSDD_TRAIN, 100, rng)
-    neg = esc10((1, 2, 3)) + [Clip(y, "urban", False) for y in urban(0)]
-    music = long_files("moh_music_8k", MUSIC_TRAIN)
-    noise = long_files("sc_bg_noise", NOISE_TRAIN)
+@dataclass(frozen=True)
+class Split:
+    """The recordings of one split (each corpus's own unit: actor, speaker, fold, track, recording)."""
+
+    actors: range
+    fsdd: tuple[str, ...]
+    esc_folds: tuple[int, ...]
+    urban_part: int                 # `urban(part)`; with urban_half, only that half of it
+    music: tuple[str, ...]
+    noise: tuple[str, ...]
+    urban_half: int | None = None
+
+
+TRAIN = Split(range(1, 13), FSDD_TRAIN, (1, 2, 3), 0, MUSIC_TRAIN, NOISE_TRAIN)
+
+
+def urban_clips(split: Split) -> list[np.ndarray]:
+    u = urban(split.urban_part)
+    return u if split.urban_half is None else u[split.urban_half::2]
+
+
+def training_frames(rng: np.random.Generator, split: Split = TRAIN) -> tuple[np.ndarray, np.ndarray]:
+    """Frame features X (n, F) and labels (n,) from `split` (default TRAIN; clean, noisy, band-limited)."""
+    speech = ravdess(split.actors, 25, rng) + fsdd(split.fsdd, 100, rng)
+    neg = esc10(split.esc_folds) + [Clip(y, "urban", False) for y in urban_clips(split)]
+    music = long_files("moh_music_8k", split.music)
+    noise = long_files("sc_bg_noise", split.noise)
     gen = [colored_noise(SR * 30, k, rng) for k in ("white", "pink", "brown")]
     for y in music.values():
         neg += [Clip(s, "music", False, True) for s in segments(y, 5.0, 60, rng)]
@@ -206,10 +227,10 @@ def training_frames(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     return np.concatenate(xs), np.concatenate(ys)
 
 
-def train(rng: np.random.Generator, hidden: int) -> voicing.VoicingModel:
+def train(rng: np.random.Generator, hidden: int, split: Split = TRAIN) -> voicing.VoicingModel:
     from sklearn.neural_network import MLPClassifier
 
-    x, y = training_frames(rng)
+    x, y = training_frames(rng, split)
     # balance the classes by subsampling the larger one
     pos, neg = np.flatnonzero(y == 1), np.flatnonzero(y == 0)
     n = min(pos.size, neg.size, 60000)
@@ -290,7 +311,7 @@ def silence_report(speech_test: list[Clip], noise_pool: list[np.ndarray], noise_
     fixed = silence.fixed_rule_active
     pause_rows = []
     for cond in ("clean", 10.0, 0.0):
-        a_ad, a_fx, p_ad, p_fx, s_ad, s_fx, n = [], [], [], [], [], [], 0
+        a_ad, a_fx, p_ad, p_fx, s_ad, s_fx = [], [], [], [], [], []
         for c in speech_test:
             fc = frames(c.y)
             y = c.y if cond == "clean" else mix(c, noise_pool, cond, rng).y
