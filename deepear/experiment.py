@@ -147,8 +147,9 @@ class Experiment:
         labelled = subsample_labelled(self.clips, split.train, r.data.fraction, r.seed)
         b = self._builder(split.train_noise, keep_frames)
         jobs = [Job(int(i)) for i in labelled]
+        noisy = [i for i in labelled if self.clips[i].corpus not in r.mixing.clean_corpora]
         jobs += [Job(int(i), "draw", tuple(run_seed(r.seed, "train", self.clips[i].path, c)))
-                 for c in range(r.mixing.copies) for i in labelled]
+                 for c in range(r.mixing.copies) for i in noisy]
         with self.progress(f"{split.name}: training windows") as p:
             train = b.build(jobs, progress=p)
         val = self.validation_data(split)

@@ -75,6 +75,12 @@ class MixingSpec:
     snrs_db: tuple[float | None, ...] = (None, 20.0, 10.0, 5.0, 0.0)  # null = clean
     copies: int = 2                # noisy copies of every training clip (plus the clean original)
     include_synthetic: bool = False  # white/pink noise in the bank
+    clean_corpora: tuple[str, ...] = ()  # corpora whose training clips get no noisy copies (used clean only);
+                                         # validation and test are mixed as for every corpus
+
+
+# Mixing parameters added after the first release, with their defaults: left out of Recipe.hash while default.
+LATER_MIXING_DEFAULTS: dict[str, Any] = {"clean_corpora": []}
 
 
 @dataclass(frozen=True)
@@ -144,6 +150,7 @@ class Recipe:
             del d["adaptation"]
         d["front_end"] = without_later_defaults(d["front_end"])
         d["train"] = without_later_defaults(d["train"], LATER_TRAIN_DEFAULTS)
+        d["mixing"] = without_later_defaults(d["mixing"], LATER_MIXING_DEFAULTS)
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -332,6 +339,9 @@ def _check(r: Recipe) -> None:
                           f"got {r.train.ema_epochs}")
     if r.mixing.copies < 0:
         raise ConfigError("mixing.copies: must be >= 0")
+    for c in r.mixing.clean_corpora:
+        if c not in r.data.corpora:
+            raise ConfigError(f"mixing.clean_corpora: {c!r} is not one of data.corpora {list(r.data.corpora)}")
     for b in r.eval.baselines:
         if b not in ("gmm", "svm"):
             raise ConfigError(f"eval.baselines: unknown baseline {b!r}; known: gmm, svm")

@@ -37,6 +37,7 @@ def test_shipped_recipes_load(name):
     ({"adaptation": {"tasks": ["emotion"]}}, r"emotion shares its window .* \['stress', 'speaker'\]"),
     ({"adaptation": {"tasks": ["emotion", "stress", "speaker"], "min_windows": 1}}, r"min_windows"),
     ({"adaptation": {"task": ["emotion"]}}, r"unknown key\(s\) adaptation\.task"),
+    ({"mixing": {"clean_corpora": ["esc11"]}}, r"mixing\.clean_corpora: 'esc11' is not one of data\.corpora"),
 ])
 def test_errors_name_the_key(raw, match):
     with pytest.raises(ConfigError, match=match):
@@ -69,3 +70,5 @@ def test_new_sections_at_their_defaults_keep_old_recipe_hashes():
     assert d["adaptation"]["tasks"] == [] and d["front_end"]["delta_stats"] == []
     assert r.hash() == "a250e3873441969b"   # the hash before these sections existed
     assert parse_recipe({"adaptation": {"tasks": ["emotion", "stress", "speaker"]}}).hash() != r.hash()
+    assert parse_recipe({"mixing": {"clean_corpora": []}}).hash() == r.hash()      # mixing.clean_corpora too
+    assert parse_recipe({"mixing": {"clean_corpora": ["esc10"]}}).hash() != r.hash()

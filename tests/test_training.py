@@ -109,6 +109,23 @@ def test_training_windows_are_reproducible(data_root, tmp_path):
     assert list(w1.condition) == list(w2.condition) and any(c != "clean" for c in w1.condition)
 
 
+def test_clean_corpora_train_without_noisy_copies(data_root, tmp_path):
+    """mixing.clean_corpora: those corpora's training clips are used clean only; the others keep their copies,
+    drawn exactly as without the option (the same noisy windows)."""
+    scene = ["esc10", "esc50_urban", "music"]
+    a = _exp(data_root, tmp_path, mixing={"copies": 1, "clean_corpora": scene})
+    s = make_split(a.clips, "fold0", a.bank, a.tasks, 0)
+    w, _, _, _ = a.training_data(s, keep_frames=False)
+    corpus = np.array([a.clips[i].corpus for i in w.clip])
+    only_clean = np.isin(corpus, scene)
+    assert only_clean.any() and (~only_clean).any()
+    assert all(c == "clean" for c in w.condition[only_clean])
+    ref, _, _, _ = _exp(data_root, tmp_path).training_data(s, keep_frames=False)
+    keep = ~np.isin(np.array([a.clips[i].corpus for i in ref.clip]), scene) | (ref.condition == "clean")
+    assert any(c != "clean" for c in ref.condition[~keep])                # the option removed noisy windows
+    assert np.array_equal(ref.x[keep], w.x) and list(ref.condition[keep]) == list(w.condition)
+
+
 def test_adapted_experiment_trains_evaluates_and_reloads_its_adapter(data_root, tmp_path):
     """adaptation.tasks + delta statistics end to end: the run folder keeps the adapter, test windows of every
     held-out speaker are standardised with that speaker's own windows, and re-evaluating the saved model with
