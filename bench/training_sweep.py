@@ -46,8 +46,8 @@ def best_epoch(run_folder: Path) -> dict:
     return {**best, "n_epochs": len(recs)}
 
 
-def clean_validation_emotion(recipe_path: Path, overrides: list[str], folder: Path, run: str) -> float:
-    """Validation emotion accuracy of the run's kept model on the clean validation windows alone, recomputed
+def clean_validation(recipe_path: Path, overrides: list[str], folder: Path, run: str) -> dict[str, float]:
+    """Per-task validation accuracy of the run's kept model on the clean validation windows alone, recomputed
     from model.pt for runs trained before the log recorded it (same split, same adapter, same windows)."""
     from deepear.cli import default_data_root
     from deepear.data.protocol import make_split
@@ -63,7 +63,7 @@ def clean_validation_emotion(recipe_path: Path, overrides: list[str], folder: Pa
     if adapter is not None:
         val = adapter.apply(val, exp.clips)
     model, _ = load_model(folder / run / "model.pt")
-    return validation_accuracy(model, val)[1]["emotion"]
+    return validation_accuracy(model, val)[1]
 
 
 def main() -> int:
@@ -89,7 +89,7 @@ def main() -> int:
         rows[name] = {r: best_epoch(folder / r) for r in RUNS if (folder / r / "DONE").exists()}
         f0 = rows[name].get("fold0")
         if f0 is not None and "val_clean_acc_emotion" not in f0:
-            f0["val_clean_acc_emotion"] = clean_validation_emotion(args.recipe, COMMON + ov, folder, "fold0")
+            f0["val_clean_acc_emotion"] = clean_validation(args.recipe, COMMON + ov, folder, "fold0")["emotion"]
     base_score = rows["base"]["fold0"]["val_score"]
     ok = [n for n in rows if "fold0" in rows[n] and rows[n]["fold0"]["val_score"] >= base_score - 0.01]
     chosen = max(ok, key=lambda n: rows[n]["speaker"]["val_acc_speaker"])

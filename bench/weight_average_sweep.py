@@ -29,7 +29,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.accuracy import acc, train  # noqa: E402
 from bench.report import write_section  # noqa: E402
-from bench.training_sweep import best_epoch, clean_validation_emotion  # noqa: E402
+from bench.training_sweep import best_epoch, clean_validation  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 RUNS = ("fold0", "fold1", "fold2", "fold3", "fold4", "fold5", "speaker")
@@ -59,7 +59,7 @@ def summarise(folder: Path, recipe: Path, overrides: list[str]) -> dict:
         jumps += list(np.abs(np.diff([x["val_score"] for x in recs[4:]])))
     for r in FOLDS:
         if "val_clean_acc_emotion" not in rows[r]:     # runs trained before the log recorded it
-            rows[r]["val_clean_acc_emotion"] = clean_validation_emotion(recipe, overrides, folder, r)
+            rows[r]["val_clean_acc_emotion"] = clean_validation(recipe, overrides, folder, r)["emotion"]
     return {"runs": rows,
             "score": float(np.mean([rows[r]["val_score"] for r in FOLDS])),
             "clean_emotion": float(np.mean([rows[r]["val_clean_acc_emotion"] for r in FOLDS])),
