@@ -20,16 +20,16 @@ lose at most 1 point. Writes the "clean_corpora" section of docs/benchmarks.md w
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.accuracy import acc, train  # noqa: E402
+from bench.accuracy import train  # noqa: E402
 from bench.report import write_section  # noqa: E402
 from bench.training_sweep import best_epoch, clean_validation  # noqa: E402
+from bench.weight_average_sweep import test_row  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 RUNS = ("fold0", "fold1", "fold2", "fold3", "fold4", "fold5", "speaker")
@@ -41,11 +41,6 @@ TEST_CELLS = (("emotion", "clean"), ("emotion", "10"), ("emotion", "0"), ("stres
               ("speaker", "10"), ("speaker", "0"), ("scene", "clean"), ("scene", "10"), ("scene", "0"),
               ("esc10", "clean"), ("esc10", "10"), ("esc10", "0"))
 
-
-def test_row(folder: Path) -> list[float | None]:
-    """Test accuracy (the accuracy benchmark's rule) of a finished run folder, in TEST_CELLS order."""
-    m = {**json.loads((folder / "metrics.json").read_text()), "_folder": str(folder)}
-    return [acc(m, t, c) for t, c in TEST_CELLS]
 
 
 def summarise(folder: Path, recipe: Path, overrides: list[str]) -> dict:
@@ -63,7 +58,7 @@ def summarise(folder: Path, recipe: Path, overrides: list[str]) -> dict:
             "A_all": float(np.mean([per_fold[r]["scene_all"] for r in FOLDS])),
             "S": float(np.mean([per_fold[r]["speech"] for r in FOLDS])),
             "K": rows["speaker"]["val_acc_speaker"],
-            "epochs": [(rows[r]["n_epochs"], rows[r]["epoch"]) for r in RUNS], "test": test_row(folder)}
+            "epochs": [(rows[r]["n_epochs"], rows[r]["epoch"]) for r in RUNS], "test": test_row(folder, TEST_CELLS)}
 
 
 def main() -> int:

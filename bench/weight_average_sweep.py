@@ -47,10 +47,10 @@ MIN_GAIN = 0.005        # fold-mean validation score a variant must add
 MAX_SPEAKER_LOSS = 0.01
 
 
-def test_row(folder: Path) -> list[float | None]:
-    """Test accuracy (the accuracy benchmark's rule) of a finished run folder, in TEST_CELLS order."""
+def test_row(folder: Path, cells: tuple[tuple[str, str], ...] = TEST_CELLS) -> list[float | None]:
+    """Test accuracy (the accuracy benchmark's rule) of a finished run folder, per (task, condition) of `cells`."""
     m = {**json.loads((folder / "metrics.json").read_text()), "_folder": str(folder)}
-    return [acc(m, t, c) for t, c in TEST_CELLS]
+    return [acc(m, t, c) for t, c in cells]
 
 
 def summarise(folder: Path, recipe: Path, overrides: list[str]) -> dict:
