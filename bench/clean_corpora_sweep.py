@@ -28,7 +28,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.accuracy import train  # noqa: E402
 from bench.report import write_section  # noqa: E402
-from bench.training_sweep import best_epoch, clean_validation  # noqa: E402
+from bench.training_sweep import kept_epochs  # noqa: E402
 from bench.weight_average_sweep import test_row  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
@@ -45,11 +45,7 @@ TEST_CELLS = (("emotion", "clean"), ("emotion", "10"), ("emotion", "0"), ("stres
 
 def summarise(folder: Path, recipe: Path, overrides: list[str]) -> dict:
     """Kept-epoch validation numbers of a finished bench-multitask/<seed> folder (A, S, K of the rule)."""
-    rows = {r: best_epoch(folder / r) for r in RUNS}
-    for r in FOLDS:
-        if "val_clean_acc_scene" not in rows[r]:       # runs trained before the log recorded it
-            rows[r].update({f"val_clean_acc_{t}": a for t, a in
-                            clean_validation(recipe, overrides, folder, r).items()})
+    rows = kept_epochs(folder, RUNS, recipe, overrides, FOLDS)
     per_fold = {r: {"scene_esc": 0.5 * (rows[r]["val_clean_acc_scene"] + rows[r]["val_clean_acc_esc10"]),
                     "speech": 0.5 * (rows[r]["val_acc_emotion"] + rows[r]["val_acc_stress"]),
                     "scene_all": 0.5 * (rows[r]["val_acc_scene"] + rows[r]["val_acc_esc10"])} for r in FOLDS}

@@ -66,6 +66,18 @@ def clean_validation(recipe_path: Path, overrides: list[str], folder: Path, run:
     return validation_accuracy(model, val)[1]
 
 
+def kept_epochs(folder: Path, runs: tuple[str, ...], recipe_path: Path, overrides: list[str],
+                clean_runs: tuple[str, ...]) -> dict[str, dict]:
+    """`best_epoch` of each run of a finished run folder; for the `clean_runs` whose log predates the clean
+    validation columns, `val_clean_acc_<task>` is recomputed from model.pt (`clean_validation`)."""
+    rows = {r: best_epoch(folder / r) for r in runs}
+    for r in clean_runs:
+        if not any(k.startswith("val_clean_acc_") for k in rows[r]):
+            rows[r].update({f"val_clean_acc_{t}": a for t, a in
+                            clean_validation(recipe_path, overrides, folder, r).items()})
+    return rows
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--recipe", type=Path, default=REPO / "recipes" / "deepear.yaml")

@@ -130,16 +130,17 @@ def name(c: tuple[str, float]) -> str:
             "seconds": f">= {v:.2f} s with P > 0.5"}[k]
 
 
-def study(hidden: int, seed: int) -> tuple[list, dict, dict]:
-    """Cells, {candidate: {cell: (acc, prec, rec)}} and {candidate: mean acc} for a frame MLP of `hidden` units."""
+def study(hidden: int, seed: int) -> tuple[list, dict, dict, dict]:
+    """Cells, {candidate: {cell: (acc, prec, rec)}}, {candidate: mean acc} and {cell: (windows, speech windows)}
+    for a frame MLP of `hidden` units."""
     rng = np.random.default_rng(seed)
     a = half_rows(HALVES[0], HALVES[1], rng, hidden)
     b = half_rows(HALVES[1], HALVES[0], rng, hidden)
     cells = list(a)
     rows = {k: a[k] + b[k] for k in cells}
     res = {c: {k: accuracy(rows[k], *c) for k in cells} for c in CANDIDATES}
-    res["n"] = {k: (len(rows[k]), sum(r[0] for r in rows[k])) for k in cells}
-    return cells, res, {c: float(np.mean([res[c][k][0] for k in cells])) for c in CANDIDATES}
+    n = {k: (len(rows[k]), sum(r[0] for r in rows[k])) for k in cells}
+    return cells, res, {c: float(np.mean([res[c][k][0] for k in cells])) for c in CANDIDATES}, n
 
 
 def row(label: str, c: tuple[str, float], cells: list, res: dict, mean: dict) -> str:
@@ -155,7 +156,7 @@ def main() -> int:
     ap.add_argument("--write", action="store_true")
     args = ap.parse_args()
     t0 = time.time()
-    cells, res, mean = study(args.hidden, SEED + 7)
+    cells, res, mean, n = study(args.hidden, SEED + 7)
     clean = [k for k in cells if k[1] == "clean"]
     ok = [c for c in CANDIDATES if all(res[c][k][0] >= res[SHIPPED][k][0] - MAX_CLEAN_LOSS for k in clean)]
     chosen = max(ok, key=lambda c: mean[c])
@@ -174,10 +175,9 @@ def main() -> int:
     for c in CANDIDATES:
         mark = " **(rule's pick)**" if c == chosen else (" (shipped)" if c == SHIPPED else "")
         lines.append(row(f"{name(c)}{mark}{'' if c in ok else ' (clean loss)'}", c, cells, res, mean))
-    n = res["n"]
     lines += ["", "Windows scored (speech): " + ", ".join(f"{w} {c} {n[(w, c)][0]} ({n[(w, c)][1]})" for w, c in cells)
               + "."]
-    wcells, wres, wmean = study(args.wide, SEED + 7)
+    wcells, wres, wmean, _ = study(args.wide, SEED + 7)
     lines += ["", f"A wider frame MLP ({args.wide} hidden units), same halves and clips:", ""] + head
     for c in dict.fromkeys((SHIPPED, chosen)):
         lines.append(row(name(c), c, wcells, wres, wmean))

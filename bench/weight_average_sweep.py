@@ -32,7 +32,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.accuracy import acc, train  # noqa: E402
 from bench.report import write_section  # noqa: E402
-from bench.training_sweep import best_epoch, clean_validation  # noqa: E402
+from bench.training_sweep import kept_epochs  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 RUNS = ("fold0", "fold1", "fold2", "fold3", "fold4", "fold5", "speaker")
@@ -55,14 +55,11 @@ def test_row(folder: Path, cells: tuple[tuple[str, str], ...] = TEST_CELLS) -> l
 
 def summarise(folder: Path, recipe: Path, overrides: list[str]) -> dict:
     """Kept-epoch validation numbers of every run in `folder` (a finished bench-multitask/0 folder)."""
-    rows = {r: best_epoch(folder / r) for r in RUNS}
+    rows = kept_epochs(folder, RUNS, recipe, overrides, FOLDS)
     jumps = []
     for r in FOLDS:   # epoch-to-epoch change of the validation score, after the first 5 epochs
         recs = [json.loads(x) for x in (folder / r / "log.jsonl").read_text().splitlines() if x.strip()]
         jumps += list(np.abs(np.diff([x["val_score"] for x in recs[4:]])))
-    for r in FOLDS:
-        if "val_clean_acc_emotion" not in rows[r]:     # runs trained before the log recorded it
-            rows[r]["val_clean_acc_emotion"] = clean_validation(recipe, overrides, folder, r)["emotion"]
     return {"runs": rows,
             "score": float(np.mean([rows[r]["val_score"] for r in FOLDS])),
             "clean_emotion": float(np.mean([rows[r]["val_clean_acc_emotion"] for r in FOLDS])),
