@@ -201,6 +201,9 @@ def main() -> None:
         if band is None and "bandlimit" in args.skip:
             band = load_finished(args.previous, "bench-scene-4khz")
             from_prev += ["band-limited scene"] if band else []
+        if noadapt is None and "noadapt" in args.skip and adapted:
+            noadapt = load_finished(args.previous, "bench-noadapt")
+            from_prev += ["adaptation"] if noadapt else []
     # columns 2-4 of the main table compare like with like: the multi-task model of the same recipe as the
     # ablations shown (both from --previous, or both from this recipe); so does the 10%-labels table
     table_prev = bool(prev) and ("no pre-training" in from_prev or "single-task" in from_prev)
@@ -208,6 +211,7 @@ def main() -> None:
     frac_prev = bool(prev) and "10% labels" in from_prev
     frac_multi = prev if frac_prev else multi
     frac_nopre = load_finished(args.previous, "bench-nopretrain") if frac_prev else nopre
+    adapt_multi = prev if bool(prev) and "adaptation" in from_prev else multi   # adapted and not, same recipe
 
     lines = ["## Accuracy: multi-task DNN vs ablations and classical baselines", "",
              f"Recipe `{_rel(args.recipe)}`; protocol runs {', '.join(args.runs)} for the multi-task model and "
@@ -251,7 +255,8 @@ def main() -> None:
         if sp:
             lines.append(f"Single-task models: {sp:,} parameters for the four together (one 3-layer net per task).")
     if noadapt:
-        lines += ["", "### What per-speaker adaptation buys (docs/adaptation.md)", "",
+        lines += ["", "### What per-speaker adaptation buys (docs/adaptation.md)"
+                  + (f" ({args.previous_label})" if "adaptation" in from_prev else ""), "",
                   f"Same recipe with `adaptation.tasks=[]`, protocol runs {', '.join(adapt_runs)} (actor-held-out); "
                   "adapted: every held-out actor's 5 s windows standardised with that actor's own unlabelled test "
                   "windows of the same condition (the device has heard the speaker before).", "",
@@ -260,9 +265,9 @@ def main() -> None:
         for t in adapted:
             for c in CONDS:
                 lines.append(f"| {'stress proxy' if t == 'stress' else t} | {c if c == 'clean' else c + ' dB'} | "
-                             f"{fmt(acc_runs(multi, t, c, adapt_runs))} | "
+                             f"{fmt(acc_runs(adapt_multi, t, c, adapt_runs))} | "
                              f"{fmt(acc_runs(noadapt, t, c, adapt_runs))} | "
-                             f"{fmt(acc_runs(multi, t, c, adapt_runs, 'svm'))} | "
+                             f"{fmt(acc_runs(adapt_multi, t, c, adapt_runs, 'svm'))} | "
                              f"{fmt(acc_runs(noadapt, t, c, adapt_runs, 'svm'))} |")
     if frac and any(frac.values()):
         lines += ["", "### What pre-training buys with 10% of the labels"
