@@ -10,7 +10,8 @@ than for the smooth weight average — and a comparison of kept-epoch scores fav
 is chosen on one half of the validation clips and scored on the other half (and the other way round), so a
 lucky epoch earns nothing.
 
-How: each protocol run of recipes/deepear.yaml (same data, pre-training and seed as `deepear train`) is
+How: each protocol run of recipes/deepear.yaml (same data, pre-training and seed as `deepear train`; the
+recipe's own `train.ema_epochs` does not matter, both weight sets are tracked) is
 fine-tuned for all `train.epochs` epochs once, with the weight average (time constant 1 epoch) tracked beside
 the raw weights — the average only reads the trajectory, so the raw weights train exactly as in the recipe.
 After every epoch both weight sets are scored on every validation window (stored as hits) and on the test
@@ -25,7 +26,7 @@ of each (seed, run) split at random into two halves (a clip's clean and noisy wi
 Judged on validation only (the test numbers are printed after the choice, never used for it). Rule, written
 before any result was seen: the fold score of a variant is the mean over fold0-5 and seeds of the
 cross-fitted validation score (mean accuracy of emotion, stress, scene, ESC-10 on the half not used to pick
-the epoch); a variant replaces the recipe (raw weights, patience 8) when it gains >= 0.5 point, gains in at
+the epoch); a variant replaces the recipe (then: raw weights, patience 8) when it gains >= 0.5 point, gains in at
 least two thirds of the (fold, seed) pairs, and loses at most 1 point of cross-fitted speaker accuracy on the
 speaker run (mean over seeds). Among several that pass, the largest gain. Writes the "epoch_selection"
 section of docs/benchmarks.md with --write.
@@ -171,7 +172,7 @@ class Rule:
 
 
 VARIANTS: dict[str, Rule] = {
-    "raw weights, patience 8 (recipe)": Rule("raw"),
+    "raw weights, patience 8 (the recipe before this study)": Rule("raw"),
     "weight average, patience 8": Rule("ema"),
     "raw weights, patience 8, not before epoch 20": Rule("raw", min_epochs=20),
     "weight average, patience 8, not before epoch 20": Rule("ema", min_epochs=20),
