@@ -167,6 +167,9 @@ def main() -> int:
               "on (a held-back half of the validation groups, scored once at the kept epoch), or several seeds."]
     if args.seed1_base_runs is not None:
         lines += paired_check(args, rows)
+    lines += ["", "Since superseded: the \"epoch_selection\" section judges the same question with the kept epoch "
+              "cross-fitted on validation halves over two seeds (the measure this section asked for), and the "
+              "recipe now averages its weights (`train.ema_epochs: 1`)."]
     text = "\n".join(lines)
     print(text)
     if args.write:
