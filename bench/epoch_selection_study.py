@@ -47,6 +47,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.report import write_section  # noqa: E402
+from bench.training_sweep import best_epoch  # noqa: E402
 from deepear.atomic import atomic_write_bytes  # noqa: E402
 from deepear.cli import default_data_root  # noqa: E402
 from deepear.data.protocol import make_split  # noqa: E402
@@ -76,8 +77,8 @@ def trajectory(exp: Experiment, run: str) -> dict[str, np.ndarray]:
 
     Returns arrays: hits_<task> (2, E, N_task) bool over the validation windows labelled for the task,
     clip_<task> (N_task,) their clips, clean_<task> (N_task,) clean-window flags, test (2, E, n_tasks, 3)
-    test accuracy (benchmark rule: per clip, scene per window, speaker ID on RAVDESS) at clean/10/0 dB,
-    test_tasks, and fit_log (the loop's own per-epoch log, JSON)."""
+    test accuracy (benchmark rule: per clip, scene per window, speaker ID on RAVDESS) at clean/10/0 dB, and
+    test_tasks (the run's scored tasks, in that order)."""
     r = exp.recipe
     torch.set_num_threads(max(1, r.train.threads))
     split = make_split(exp.clips, run, exp.bank, exp.tasks, r.seed, r.protocol.validation_fraction)
@@ -93,11 +94,12 @@ def trajectory(exp: Experiment, run: str) -> dict[str, np.ndarray]:
     probe.set_input_norm(mean, std)
     rows: list[tuple[dict, np.ndarray]] = []    # per epoch: (hits per task (2, N), test (2, n_tasks, 3))
 
+    labelled = {t: val.y[:, exp.tasks.index(t)] >= 0 for t in scored}
+
     def score(state: dict) -> tuple[dict[str, np.ndarray], np.ndarray]:
         probe.load_state_dict(state)
         lp = predict_log_proba(probe, val.x)
-        hits = {t: lp[t].argmax(1)[val.y[:, exp.tasks.index(t)] >= 0] ==
-                val.y[val.y[:, exp.tasks.index(t)] >= 0, exp.tasks.index(t)] for t in scored}
+        hits = {t: lp[t][m].argmax(1) == val.y[m, exp.tasks.index(t)] for t, m in labelled.items()}
         acc = np.zeros((len(scored), len(CONDS)))
         for ci, c in enumerate(CONDS):
             tlp = predict_log_proba(probe, tests[c].x)
@@ -110,15 +112,11 @@ def trajectory(exp: Experiment, run: str) -> dict[str, np.ndarray]:
         raw, ema = score(state["model"]), score(_ema_state(state["ema"]))
         rows.append(({t: np.stack([raw[0][t], ema[0][t]]) for t in scored}, np.stack([raw[1], ema[1]])))
 
-    fit_log: list[dict] = []
     spec = dataclasses.replace(r.train, patience=r.train.epochs, ema_epochs=EMA_EPOCHS)
     fit(model, train, val, spec, {t: s.weight for t, s in r.tasks.items()}, seed=run_seed(r.seed, "fit", run)[1],
-        on_epoch=fit_log.append, checkpoint=on_checkpoint, score_tasks=scored)
-    out: dict[str, np.ndarray] = {"test": np.stack([row[1] for row in rows], axis=1),
-                                  "test_tasks": np.array(scored), "fit_log": np.array(json.dumps(fit_log))}
-    for t in scored:
-        j = exp.tasks.index(t)
-        m = val.y[:, j] >= 0
+        checkpoint=on_checkpoint, score_tasks=scored)
+    out: dict[str, np.ndarray] = {"test": np.stack([row[1] for row in rows], axis=1), "test_tasks": np.array(scored)}
+    for t, m in labelled.items():
         out[f"hits_{t}"] = np.stack([row[0][t] for row in rows], axis=1)
         out[f"clip_{t}"] = val.clip[m]
         out[f"clean_{t}"] = np.asarray(val.condition[m] == "clean", dtype=bool)
@@ -135,6 +133,7 @@ def collect(seeds: list[int], out: Path, quiet: bool) -> dict[tuple[int, str], d
             path = out / str(seed) / f"{run}.npz"
             if not path.exists():
                 if exp is None:
+                    # only its data and model builders are used: nothing is written under runs_root
                     exp = Experiment(recipe, default_data_root(), runs_root=out / "unused",
                                      progress=lambda d: bar(d, quiet))
                 t0 = time.perf_counter()
@@ -183,9 +182,14 @@ RECIPE = next(iter(VARIANTS))
 MIN_GAIN, MIN_SHARE, MAX_SPEAKER_LOSS = 0.5, 2 / 3, 1.0     # points, share of (fold, seed) pairs, points
 
 
+def val_clips(traj: dict[str, np.ndarray]) -> np.ndarray:
+    """Sorted ids of the run's validation clips (every scored task's)."""
+    return np.unique(np.concatenate([traj[f"clip_{t}"] for t in traj["test_tasks"]]))
+
+
 def halves(traj: dict[str, np.ndarray], seed: int, run: str) -> np.ndarray:
     """Sorted clip ids of half A of the run's validation clips (the rest is half B); seeded per (seed, run)."""
-    clips = np.unique(np.concatenate([v for k, v in traj.items() if k.startswith("clip_")]))
+    clips = val_clips(traj)
     rng = np.random.default_rng(run_seed(seed, "epoch-selection-halves", run))
     return np.sort(rng.permutation(clips)[: len(clips) // 2])
 
@@ -198,29 +202,32 @@ def doubling_gain(got: dict[tuple[int, str], dict[str, np.ndarray]], pairs: list
     rule, out = dataclasses.replace(VARIANTS[RECIPE], weights=WEIGHTS[w]), []
     for seed, run in pairs:
         traj = got[(seed, run)]
-        clips = np.unique(np.concatenate([v for k, v in traj.items() if k.startswith("clip_")]))
         for rep in range(repeats):
-            parts = np.array_split(np.random.default_rng(run_seed(seed, "thirds", run, rep)).permutation(clips), 3)
+            rng = np.random.default_rng(run_seed(seed, "thirds", run, rep))
+            parts = np.array_split(rng.permutation(val_clips(traj)), 3)
             for c in range(3):
-                held = curves(traj, w, parts[c])["a"]
-                one = [held[rule.kept(curves(traj, w, parts[i])["a"])] for i in range(3) if i != c]
-                two = held[rule.kept(curves(traj, w, np.concatenate([parts[i] for i in range(3) if i != c]))["a"])]
+                held = curve_on(traj, w, parts[c])
+                others = [parts[i] for i in range(3) if i != c]
+                one = [held[rule.kept(curve_on(traj, w, o))] for o in others]
+                two = held[rule.kept(curve_on(traj, w, np.concatenate(others)))]
                 out.append(two - np.mean(one))
     return float(np.mean(out))
 
 
-def curves(traj: dict[str, np.ndarray], w: int, half_a: np.ndarray | None = None) -> dict[str, np.ndarray]:
-    """Validation score per epoch (mean accuracy over the run's scored tasks, points) of weight set `w`: on all
-    windows ('all') and, with `half_a` (clip ids), on half A ('a') and half B ('b')."""
-    parts = {"all": [], "a": [], "b": []}
+def curve_on(traj: dict[str, np.ndarray], w: int, clips: np.ndarray | None = None) -> np.ndarray:
+    """Validation score per epoch (E,) of weight set `w`, points: mean over the run's scored tasks of the window
+    accuracy on the windows of `clips` (all validation windows when None)."""
+    acc = []
     for t in traj["test_tasks"]:
         hits = traj[f"hits_{t}"][w]
-        parts["all"].append(hits.mean(1))
-        if half_a is not None:
-            in_a = np.isin(traj[f"clip_{t}"], half_a)
-            parts["a"].append(hits[:, in_a].mean(1))
-            parts["b"].append(hits[:, ~in_a].mean(1))
-    return {k: 100 * np.mean(v, axis=0) for k, v in parts.items() if v}
+        acc.append(hits.mean(1) if clips is None else hits[:, np.isin(traj[f"clip_{t}"], clips)].mean(1))
+    return 100 * np.mean(acc, axis=0)
+
+
+def curves(traj: dict[str, np.ndarray], w: int, half_a: np.ndarray) -> dict[str, np.ndarray]:
+    """curve_on for all windows ('all'), half A ('a', clip ids `half_a`) and half B ('b', the other clips)."""
+    return {"all": curve_on(traj, w), "a": curve_on(traj, w, half_a),
+            "b": curve_on(traj, w, np.setdiff1d(val_clips(traj), half_a))}
 
 
 def judge(traj: dict[str, np.ndarray], seed: int, run: str, rule: Rule) -> dict:
@@ -237,7 +244,7 @@ def judge(traj: dict[str, np.ndarray], seed: int, run: str, rule: Rule) -> dict:
 
 def jitter(traj: dict[str, np.ndarray], w: int) -> float:
     """Median epoch-to-epoch change (points) of the validation score after the first 5 epochs."""
-    c = curves(traj, w)["all"]
+    c = curve_on(traj, w)
     return float(np.median(np.abs(np.diff(c[4:]))))
 
 
@@ -317,12 +324,15 @@ def report(got: dict[tuple[int, str], dict[str, np.ndarray]], seeds: list[int]) 
 def reproduction(got: dict[tuple[int, str], dict[str, np.ndarray]], seed: int, folder: Path) -> str:
     """Check that the stored raw trajectory is the recipe's: the replayed kept epoch and the test accuracy at it
     against a finished `deepear train` run folder of the same seed (its log.jsonl and metrics.json)."""
+    missing = [r for r in RUNS if not (folder / r / "DONE").exists()]
+    if missing:
+        raise SystemExit(f"--reproduce {folder}: runs {missing} are not finished there (expected a finished "
+                         f"`deepear train` folder of the recipe with seed {seed}, e.g. runs/bench-v3/bench-multitask/0)")
     same_epoch, same_test = 0, 0
     for run in RUNS:
         traj = got[(seed, run)]
-        recs = [json.loads(x) for x in (folder / run / "log.jsonl").read_text().splitlines() if x.strip()]
-        trained = max(recs, key=lambda x: x["val_score"])["epoch"]
-        e = VARIANTS[RECIPE].kept(curves(traj, 0)["all"])
+        trained = best_epoch(folder / run)["epoch"]
+        e = VARIANTS[RECIPE].kept(curve_on(traj, 0))
         same_epoch += int(e + 1 == trained)
         t = str(traj["test_tasks"][0])
         m = json.loads((folder / run / "metrics.json").read_text())["tasks"][t]["conditions"]["clean"]
