@@ -292,8 +292,8 @@ def report(got: dict[tuple[int, str], dict[str, np.ndarray]], seeds: list[int]) 
         "## Epoch selection: early stopping and weight averaging, cross-fitted on validation", "",
         f"Recipe `recipes/deepear.yaml`, seed{'s' if len(seeds) > 1 else ''} {', '.join(map(str, seeds))}, every protocol run fine-tuned once for "
         f"{n_ep} epochs with the raw weights and their average (time constant {EMA_EPOCHS:g} epoch) scored after every "
-        "epoch; stopping rules replayed on the stored curves (the raw trajectory is the recipe's: its kept epochs and "
-        "test numbers reproduce `deepear train`). 'naive': the kept epoch's score on the validation windows it was "
+        "epoch; stopping rules replayed on the stored curves (the average only reads the trajectory, so the raw "
+        "weights train exactly as in `deepear train`: replayed, their kept epochs and test numbers reproduce it). 'naive': the kept epoch's score on the validation windows it was "
         "chosen on (what training reports and earlier sweeps compared); 'cross-fitted': the epoch chosen on one "
         "random half of the validation clips and scored on the other half, both ways, averaged. Fold score: mean "
         "validation accuracy of emotion, stress, scene and ESC-10 (windows, clean and noisy), fold0-5 x seeds. "
