@@ -42,7 +42,6 @@ TEST_CELLS = (("emotion", "clean"), ("emotion", "10"), ("emotion", "0"), ("stres
               ("esc10", "clean"), ("esc10", "10"), ("esc10", "0"))
 
 
-
 def summarise(folder: Path, recipe: Path, overrides: list[str]) -> dict:
     """Kept-epoch validation numbers of a finished bench-multitask/<seed> folder (A, S, K of the rule)."""
     rows = kept_epochs(folder, RUNS, recipe, overrides, FOLDS)
