@@ -25,7 +25,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.report import write_section  # noqa: E402
 from deepear.cli import default_data_root  # noqa: E402
-from deepear.experiment import Experiment  # noqa: E402
+from deepear.experiment import SVM_MAX_TRAIN, Experiment  # noqa: E402
 from deepear.progress import bar  # noqa: E402
 from deepear.recipe import load_recipe  # noqa: E402
 
@@ -221,7 +221,8 @@ def main() -> None:
              "folds, scored per 1.28 s window. Noise: held-out real recordings (running tap, exercise bike, the "
              "ESC noise clips of the test fold, a held-out music track), never used in training, mixed at the "
              "given SNR of active speech (or active signal) power over noise power. GMM and SVM are trained on "
-             "exactly the same multi-condition windows (clean + 2 noisy copies) and tested on the same windows. "
+             f"exactly the same multi-condition windows (clean + {base_recipe.mixing.copies} noisy copies per clip; the "
+             f"SVM a stratified draw of at most {SVM_MAX_TRAIN:,} of them per task) and tested on the same windows. "
              "**Stress is a proxy** (acted anger/fear vs neutral/calm), not measured stress."
              + (f" **Adapted per speaker**: {', '.join(adapted)} windows are standardised with each held-out "
                 "speaker's own unlabelled test recordings of the same condition (docs/adaptation.md); the GMM "

@@ -123,13 +123,15 @@ def trajectory(exp: Experiment, run: str) -> dict[str, np.ndarray]:
     return out
 
 
-def collect(seeds: list[int], out: Path, quiet: bool) -> dict[tuple[int, str], dict[str, np.ndarray]]:
-    """Every (seed, run) trajectory, computed once and kept under `out` (atomic writes; resumable)."""
+def collect(seeds: list[int], out: Path, quiet: bool, overrides: tuple[str, ...] = (),
+            runs: tuple[str, ...] = RUNS) -> dict[tuple[int, str], dict[str, np.ndarray]]:
+    """Every (seed, run) trajectory of recipes/deepear.yaml with `overrides` (`--set` syntax), computed once and
+    kept under `out` (atomic writes; resumable)."""
     got = {}
     for seed in seeds:
-        recipe = load_recipe(REPO / "recipes" / "deepear.yaml", [f"seed={seed}"])
+        recipe = load_recipe(REPO / "recipes" / "deepear.yaml", [f"seed={seed}", *overrides])
         exp = None
-        for run in RUNS:
+        for run in runs:
             path = out / str(seed) / f"{run}.npz"
             if not path.exists():
                 if exp is None:

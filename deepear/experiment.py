@@ -50,6 +50,7 @@ log = logging.getLogger(__name__)
 
 ProgressFactory = Callable[[str], ContextManager[Callable[[int, int], None]]]
 WINDOW_LEVEL_TASKS = ("scene",)   # evaluated per window (the runtime's decision unit); others per clip
+SVM_MAX_TRAIN = 15000            # the SVM baseline's training windows per task (a stratified draw): RBF fits grow ~n^2
 
 
 def _no_progress(desc: str) -> ContextManager[Callable[[int, int], None]]:
@@ -341,7 +342,7 @@ class Experiment:
             y = train.y[sel, j]
             n = len(self.labels[t])
             if "svm" in self.recipe.eval.baselines:
-                out.setdefault("svm", {})[t] = SVMBaseline(seed=seed, max_train=15000).fit(train.x[sel], y, n_classes=n)
+                out.setdefault("svm", {})[t] = SVMBaseline(seed=seed, max_train=SVM_MAX_TRAIN).fit(train.x[sel], y, n_classes=n)
             if "gmm" in self.recipe.eval.baselines:
                 out.setdefault("gmm", {})[t] = GMMBaseline(seed=seed).fit(self._gmm_frames(train, sel), y, n_classes=n)
         return out

@@ -1,0 +1,138 @@
+"""One recipe knob judged on validation: paired with the recipe's own trajectories, cross-fitted.
+
+    .venv/bin/python bench/knob_study.py --name NAME --set KEY=VALUE [--set ...] [--seeds 0 1]
+        [--base runs/epoch-selection] [--out runs/knob-study] [--quiet] [--write]
+
+How: every protocol run of recipes/deepear.yaml with the `--set` overrides is fine-tuned once for all epochs
+(`bench/epoch_selection_study.py`'s trajectory: validation hits and test accuracy after every epoch). The recipe's
+own trajectories are those of the "epoch_selection" study (`--base`, same seeds). Both are replayed with the
+recipe's stopping rule (weight average, patience 8) and judged cross-fitted on the same random halves of the
+validation clips: the epoch is chosen on one half, scored on the other. The knob must leave the validation clips
+unchanged (checked), so each (fold, seed) pair compares the two recipes on identical clips.
+
+Rule (the "epoch_selection" study's, written before it ran): the knob replaces the recipe when its cross-fitted
+fold score (mean validation accuracy of emotion, stress, scene and ESC-10 over fold0-5 and the seeds) gains >= 0.5
+point, gains in at least two thirds of the (fold, seed) pairs, and the speaker run's cross-fitted speaker accuracy
+drops by at most 1 point (mean over seeds). No verdict without every protocol run of at least two seeds. Test accuracy of
+the kept epochs is printed after the verdict and is never part of it. Trajectories are kept under --out/NAME/
+with the overrides they were trained with (a different --set under the same name is an error); a re-run skips
+finished ones, so a study can be continued later. `--runs` / one seed train a subset first (a screen, reported
+without a verdict). Writes the "knob_NAME" section of docs/benchmarks.md with --write.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench.epoch_selection_study import (FOLDS, MAX_SPEAKER_LOSS, MIN_GAIN, MIN_SHARE, RUNS,  # noqa: E402
+                                         TEST_CELLS, Rule, collect, judge, val_clips)
+from bench.report import write_section  # noqa: E402
+from deepear.atomic import atomic_write_text  # noqa: E402
+from deepear.recipe import load_recipe  # noqa: E402
+
+REPO = Path(__file__).resolve().parent.parent
+RULE = Rule("ema")                 # the recipe's stopping rule: weight average, patience 8
+
+
+def check_overrides(folder: Path, overrides: list[str]) -> None:
+    """Record the overrides of a study folder on first use; refuse different ones later."""
+    load_recipe(REPO / "recipes" / "deepear.yaml", overrides)          # an unknown key fails here, before training
+    path = folder / "overrides.json"
+    if path.exists():
+        before = json.loads(path.read_text())
+        if before != overrides:
+            raise SystemExit(f"{folder}: trained with --set {before}, asked for {overrides}; use another --name")
+    else:
+        folder.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(path, json.dumps(overrides))
+
+
+def compare(base: dict, knob: dict, seeds: list[int], runs: tuple[str, ...] = RUNS) -> tuple[list[str], bool]:
+    """Table rows (per fold/seed pair and the speaker run) and the verdict of the rule (none for a screen: not
+    every protocol run, or fewer than two seeds)."""
+    rows, diffs, spk = [], [], []
+    for s in seeds:
+        for r in runs:
+            b, k = base[(s, r)], knob[(s, r)]
+            if not np.array_equal(val_clips(b), val_clips(k)):
+                raise SystemExit(f"seed {s} {r}: the knob changed the validation clips; the paired comparison "
+                                 "needs the same clips (a knob of the data split cannot be judged this way)")
+            jb, jk = judge(b, s, r, RULE), judge(k, s, r, RULE)
+            d = jk["cross"] - jb["cross"]
+            (spk if r == "speaker" else diffs).append(d)
+            rows.append(f"| {s} | {r} | {jb['cross']:.1f} | {jk['cross']:.1f} | {d:+.2f} | {jb['epoch']} / {jk['epoch']} |")
+    gain, share = float(np.mean(diffs)), float(np.mean(np.array(diffs) > 0))
+    sp = float(np.mean(spk)) if spk else float("nan")
+    full = set(runs) == set(RUNS) and len(seeds) >= 2
+    ok = full and gain >= MIN_GAIN and share >= MIN_SHARE and sp >= -MAX_SPEAKER_LOSS
+    verdict = ("passes: replaces the recipe" if ok else "does not pass") if full else \
+        f"no verdict: a screen (runs {', '.join(runs)}; seeds {', '.join(map(str, seeds))})"
+    summary = (f"Fold score gain {gain:+.2f} points, gaining in {int((np.array(diffs) > 0).sum())}/{len(diffs)} pairs; "
+               f"speaker run {sp:+.2f} points. Rule (>= {MIN_GAIN}, two thirds of the pairs, speaker >= "
+               f"-{MAX_SPEAKER_LOSS:g}, every protocol run): **{verdict}**.")
+    return rows + ["", summary], ok
+
+
+def test_rows(base: dict, knob: dict, seeds: list[int], runs: tuple[str, ...] = RUNS) -> list[str]:
+    """Test accuracy of the kept epochs, recipe vs knob, mean over seeds and the `runs` testing each cell."""
+    def cell(got: dict, task: str, cond: str) -> str:
+        tested = [r for r in (("speaker",) if task == "speaker" else FOLDS) if r in runs]
+        v = [judge(got[(s, r)], s, r, RULE)["test"].get((task, cond)) for s in seeds for r in tested]
+        v = [x for x in v if x is not None]
+        return f"{np.mean(v):.1f}" if v else "-"
+    return [f"| {name} | " + " | ".join(cell(got, t, c) for t, c in TEST_CELLS) + " |"
+            for name, got in (("recipe", base), ("knob", knob))]
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--name", required=True, help="study name: folder under --out and section knob_NAME")
+    ap.add_argument("--set", dest="overrides", action="append", required=True, metavar="KEY=VALUE")
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
+    ap.add_argument("--runs", nargs="+", default=list(RUNS), choices=RUNS,
+                    help="protocol runs (default all; a subset is a screen: no verdict)")
+    ap.add_argument("--base", type=Path, default=REPO / "runs" / "epoch-selection")
+    ap.add_argument("--out", type=Path, default=REPO / "runs" / "knob-study")
+    ap.add_argument("--quiet", action="store_true")
+    ap.add_argument("--write", action="store_true")
+    args = ap.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    folder = args.out / args.name
+    check_overrides(folder, args.overrides)
+    runs = tuple(r for r in RUNS if r in args.runs)
+    missing = [(s, r) for s in args.seeds for r in runs if not (args.base / str(s) / f"{r}.npz").exists()]
+    if missing:
+        raise SystemExit(f"{args.base}: the recipe's trajectories {missing} are missing; run "
+                         f"bench/epoch_selection_study.py --seeds {' '.join(map(str, args.seeds))} first")
+    base = collect(args.seeds, args.base, args.quiet, runs=runs)        # all exist: nothing is trained
+    knob = collect(args.seeds, folder, args.quiet, tuple(args.overrides), runs)
+    table, _ = compare(base, knob, args.seeds, runs)
+    lines = [f"## Knob study `{args.name}`: {' '.join('--set ' + o for o in args.overrides)}", "",
+             "recipes/deepear.yaml with and without the knob, every protocol run fine-tuned once for all epochs, "
+             f"seeds {', '.join(map(str, args.seeds))}, runs {', '.join(runs)}; kept epoch by the recipe's rule (weight average, patience 8), "
+             "chosen on one random half of each run's validation clips and scored on the other, both ways "
+             "(cross-fitted; the halves are the same for both recipes). Fold score: mean validation accuracy of "
+             "emotion, stress, scene and ESC-10; speaker run: speaker ID. Rule written before the study ran "
+             "(bench/knob_study.py).", "",
+             "| seed | run | recipe, cross-fitted | knob, cross-fitted | difference | kept epoch (recipe / knob) |",
+             "|---:|---|---:|---:|---:|---|", *table, "",
+             "Test accuracy of the kept epochs (chosen on all validation windows, as training does), mean over seeds "
+             "and the runs testing each cell; printed after the verdict, not used for it. Stress is a proxy (acted "
+             "anger/fear vs neutral/calm).", "",
+             "| recipe | " + " | ".join(f"{t} {c if c == 'clean' else c + ' dB'}" for t, c in TEST_CELLS) + " |",
+             "|---|" + "---:|" * len(TEST_CELLS), *test_rows(base, knob, args.seeds, runs)]
+    body = "\n".join(lines)
+    print(body)
+    if args.write:
+        write_section(f"knob_{args.name}", body)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
