@@ -36,7 +36,7 @@ from deepear.data.clips import Clip
 from deepear.data.mixing import NoiseBank
 from deepear.data.protocol import RunSplit, make_split, subsample_labelled
 from deepear.data.taskmap import load_taskmap
-from deepear.data.windows import Builder, Job, WindowSet
+from deepear.data.windows import Builder, Job, WindowSet, unlabel_below_snr
 from deepear.errors import DataError
 from deepear.model import metrics as M
 from deepear.model.baselines import GMMBaseline, SVMBaseline
@@ -170,6 +170,8 @@ class Experiment:
             with self.progress(f"{split.name}: noise windows (pre-training)") as p:
                 noise = nb.build([Job(i) for i in range(len(noise_clips))], unlabelled=True, progress=p)
             pre.append((adapter.apply(noise, noise_clips, drop_unknown=True) if adapter else noise).x)
+        if r.mixing.label_min_snr_db:      # after pre-training took every window: it uses no labels
+            train = unlabel_below_snr(train, r.mixing.label_min_snr_db)
         return train, val, np.concatenate(pre), adapter
 
     def validation_data(self, split: RunSplit) -> WindowSet:

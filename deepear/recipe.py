@@ -77,10 +77,12 @@ class MixingSpec:
     include_synthetic: bool = False  # white/pink noise in the bank
     clean_corpora: tuple[str, ...] = ()  # corpora whose training clips get no noisy copies (used clean only);
                                          # validation and test are mixed as for every corpus
+    label_min_snr_db: dict[str, float] = field(default_factory=dict)  # task -> lowest SNR (dB) of a noisy
+    # training copy that still carries the task's label; below it the copy is unlabelled for that task only
 
 
 # Mixing parameters added after the first release, with their defaults: left out of Recipe.hash while default.
-LATER_MIXING_DEFAULTS: dict[str, Any] = {"clean_corpora": []}
+LATER_MIXING_DEFAULTS: dict[str, Any] = {"clean_corpora": [], "label_min_snr_db": {}}
 
 
 @dataclass(frozen=True)
@@ -342,6 +344,11 @@ def _check(r: Recipe) -> None:
     for c in r.mixing.clean_corpora:
         if c not in r.data.corpora:
             raise ConfigError(f"mixing.clean_corpora: {c!r} is not one of data.corpora {list(r.data.corpora)}")
+    for t, v in r.mixing.label_min_snr_db.items():
+        if t not in r.tasks:
+            raise ConfigError(f"mixing.label_min_snr_db: {t!r} is not one of the recipe's tasks {list(r.tasks)}")
+        if not math.isfinite(v):
+            raise ConfigError(f"mixing.label_min_snr_db.{t}: must be a finite SNR in dB, got {v}")
     for b in r.eval.baselines:
         if b not in ("gmm", "svm"):
             raise ConfigError(f"eval.baselines: unknown baseline {b!r}; known: gmm, svm")

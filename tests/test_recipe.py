@@ -38,6 +38,9 @@ def test_shipped_recipes_load(name):
     ({"adaptation": {"tasks": ["emotion", "stress", "speaker"], "min_windows": 1}}, r"min_windows"),
     ({"adaptation": {"task": ["emotion"]}}, r"unknown key\(s\) adaptation\.task"),
     ({"mixing": {"clean_corpora": ["esc11"]}}, r"mixing\.clean_corpora: 'esc11' is not one of data\.corpora"),
+    ({"mixing": {"label_min_snr_db": {"scenery": 10}}}, r"mixing\.label_min_snr_db: 'scenery' is not one of"),
+    ({"mixing": {"label_min_snr_db": {"scene": "high"}}}, r"mixing\.label_min_snr_db\.scene: expected float"),
+    ({"mixing": {"label_min_snr_db": [10]}}, r"mixing\.label_min_snr_db: expected a mapping"),
 ])
 def test_errors_name_the_key(raw, match):
     with pytest.raises(ConfigError, match=match):
@@ -72,3 +75,5 @@ def test_new_sections_at_their_defaults_keep_old_recipe_hashes():
     assert parse_recipe({"adaptation": {"tasks": ["emotion", "stress", "speaker"]}}).hash() != r.hash()
     assert parse_recipe({"mixing": {"clean_corpora": []}}).hash() == r.hash()      # mixing.clean_corpora too
     assert parse_recipe({"mixing": {"clean_corpora": ["esc10"]}}).hash() != r.hash()
+    assert parse_recipe({"mixing": {"label_min_snr_db": {}}}).hash() == r.hash()    # and label_min_snr_db
+    assert parse_recipe({"mixing": {"label_min_snr_db": {"scene": 10}}}).hash() != r.hash()

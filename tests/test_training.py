@@ -126,6 +126,28 @@ def test_clean_corpora_train_without_noisy_copies(data_root, tmp_path):
     assert np.array_equal(ref.x[keep], w.x) and list(ref.condition[keep]) == list(w.condition)
 
 
+def test_label_min_snr_unlabels_only_that_task_on_low_snr_copies(data_root, tmp_path):
+    """mixing.label_min_snr_db: a noisy copy mixed below the task's SNR loses that task's label only (stress, in
+    the same 5 s window as emotion, keeps it); clean windows keep every label; a window left with no label is
+    dropped; the vectors are those built without the option. Pre-training still sees every window."""
+    a = _exp(data_root, tmp_path, mixing={"copies": 2, "label_min_snr_db": {"emotion": 10, "scene": 10}})
+    s = make_split(a.clips, "fold0", a.bank, a.tasks, 0)
+    w, _, pre, _ = a.training_data(s, keep_frames=False)
+    ref, _, pre_ref, _ = _exp(data_root, tmp_path, mixing={"copies": 2}).training_data(s, keep_frames=False)
+    assert np.array_equal(pre, pre_ref)
+    snr = np.array([np.inf if c == "clean" else float(c.rsplit("@", 1)[1][:-2]) for c in ref.condition])
+    low = snr < 10
+    assert low.any() and (~low & (snr < np.inf)).any()              # both kinds of copies are drawn
+    emo, stress, scene = (ref.tasks.index(t) for t in ("emotion", "stress", "scene"))
+    y = ref.y.copy()
+    y[low, emo] = -1
+    y[low, scene] = -1
+    keep = (y >= 0).any(axis=1)
+    assert (~keep).any() and ((ref.y[low, stress] >= 0).any())      # scene-only windows go, stress-labelled stay
+    assert np.array_equal(w.x, ref.x[keep]) and np.array_equal(w.y, y[keep])
+    assert list(w.condition) == list(ref.condition[keep])
+
+
 def test_adapted_experiment_trains_evaluates_and_reloads_its_adapter(data_root, tmp_path):
     """adaptation.tasks + delta statistics end to end: the run folder keeps the adapter, test windows of every
     held-out speaker are standardised with that speaker's own windows, and re-evaluating the saved model with

@@ -68,6 +68,27 @@ class WindowSet:
                          first.windows, frames)
 
 
+def condition_snr_db(condition: str) -> float | None:
+    """SNR in dB of a window's condition label ('clean' -> None, '<noise_type>@<snr>dB' -> snr)."""
+    if condition == "clean":
+        return None
+    try:
+        return float(condition.rsplit("@", 1)[1].removesuffix("dB"))
+    except (IndexError, ValueError):
+        raise ValueError(f"window condition {condition!r}: expected 'clean' or '<noise_type>@<snr>dB'") from None
+
+
+def unlabel_below_snr(ws: WindowSet, min_snr_db: dict[str, float]) -> WindowSet:
+    """Remove task labels from noisy windows mixed below that task's SNR (clean windows keep every label);
+    windows left without any label are dropped. min_snr_db: {task: lowest SNR in dB that keeps the label}."""
+    snr = np.array([np.inf if (v := condition_snr_db(c)) is None else v for c in ws.condition])
+    y = ws.y.copy()
+    for t, lo in min_snr_db.items():
+        y[snr < lo, ws.tasks.index(t)] = -1
+    out = WindowSet(ws.tasks, ws.x, y, ws.clip, ws.wgroup, ws.voiced, ws.condition, ws.windows, ws.frames)
+    return out.subset((y >= 0).any(axis=1))
+
+
 @dataclass(frozen=True)
 class Job:
     """One clip to turn into windows: clean, mixed with a random draw (snr='draw'), or at a fixed SNR."""
