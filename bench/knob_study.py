@@ -38,6 +38,7 @@ from deepear.recipe import load_recipe  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 RULE = Rule("ema")                 # the recipe's stopping rule: weight average, patience 8
+CELLS = TEST_CELLS + (("stress", "0"), ("scene", "10"), ("scene", "0"), ("esc10", "10"), ("esc10", "0"))
 
 
 def check_overrides(folder: Path, overrides: list[str]) -> None:
@@ -86,7 +87,7 @@ def test_rows(base: dict, knob: dict, seeds: list[int], runs: tuple[str, ...] = 
         v = [judge(got[(s, r)], s, r, RULE)["test"].get((task, cond)) for s in seeds for r in tested]
         v = [x for x in v if x is not None]
         return f"{np.mean(v):.1f}" if v else "-"
-    return [f"| {name} | " + " | ".join(cell(got, t, c) for t, c in TEST_CELLS) + " |"
+    return [f"| {name} | " + " | ".join(cell(got, t, c) for t, c in CELLS) + " |"
             for name, got in (("recipe", base), ("knob", knob))]
 
 
@@ -125,8 +126,8 @@ def main() -> int:
              "Test accuracy of the kept epochs (chosen on all validation windows, as training does), mean over seeds "
              "and the runs testing each cell; printed after the verdict, not used for it. Stress is a proxy (acted "
              "anger/fear vs neutral/calm).", "",
-             "| recipe | " + " | ".join(f"{t} {c if c == 'clean' else c + ' dB'}" for t, c in TEST_CELLS) + " |",
-             "|---|" + "---:|" * len(TEST_CELLS), *test_rows(base, knob, args.seeds, runs)]
+             "| recipe | " + " | ".join(f"{t} {c if c == 'clean' else c + ' dB'}" for t, c in CELLS) + " |",
+             "|---|" + "---:|" * len(CELLS), *test_rows(base, knob, args.seeds, runs)]
     body = "\n".join(lines)
     print(body)
     if args.write:
