@@ -35,7 +35,7 @@ from deepear.experiment import SVM_MAX_TRAIN, Experiment  # noqa: E402
 from deepear.model.baselines import SVMBaseline  # noqa: E402
 from deepear.model.metrics import snr_condition  # noqa: E402
 from deepear.progress import bar  # noqa: E402
-from deepear.recipe import load_recipe  # noqa: E402
+from deepear.recipe import Recipe, load_recipe  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 TASKS = {"scene": ("fold0", "fold1", "fold2", "fold3", "fold4"), "esc10": ("fold0", "fold1", "fold2", "fold3", "fold4"),
@@ -50,7 +50,7 @@ SNRS = (None, 10.0)
 ISSUE = {"scene": 93.6, "esc10": 83.0, "speaker": 97.6}     # the issue's best classical baseline, clean
 
 
-def recipe_for(overrides: list[str]):
+def recipe_for(overrides: list[str]) -> Recipe:
     """recipes/deepear.yaml restricted to the three 1.28 s tasks (no adaptation: it only touches 5 s tasks)."""
     tasks = "{" + ", ".join(f"{t}: {WINDOW}" for t in TASKS) + "}"
     return load_recipe(REPO / "recipes" / "deepear.yaml",
