@@ -73,6 +73,12 @@ def _run_seconds(folder: Path) -> float:
     return float(m.get("fit_seconds", 0.0)) + float((m.get("pretrain") or {}).get("seconds", 0.0))
 
 
+def benchmark_accuracy(task: str, rep: dict) -> float | None:
+    """The accuracy the benchmark reports from one condition's metrics report (fraction): speaker ID on the RAVDESS
+    actors only (the target's protocol; FSDD speakers trained alongside are scored separately), other tasks as is."""
+    return rep.get("by_corpus", {}).get("ravdess") if task == "speaker" else rep.get("accuracy")
+
+
 def acc(m: dict | None, task: str, cond: str, system: str = "dnn") -> float | None:
     """Mean accuracy over the runs testing `task`; speaker ID is scored on the 24 RAVDESS actors only (the
     target's protocol; the FSDD speakers trained alongside are in metrics.json)."""
@@ -85,7 +91,7 @@ def acc(m: dict | None, task: str, cond: str, system: str = "dnn") -> float | No
         if p.exists():
             t = json.loads(p.read_text())["tasks"]["speaker"]
             src = t["conditions"] if system == "dnn" else t.get("baselines", {}).get(system, {})
-            return src.get(cond, {}).get("by_corpus", {}).get("ravdess")
+            return benchmark_accuracy(task, src.get(cond, {}))
     t = m["tasks"][task]
     src = t["conditions"] if system == "dnn" else t.get("baselines", {}).get(system, {})
     return src.get(cond, {}).get("accuracy")
@@ -107,8 +113,7 @@ def acc_runs(m: dict | None, task: str, cond: str, runs: list[str], system: str 
         src = None if t is None else t["conditions"] if system == "dnn" else t.get("baselines", {}).get(system, {})
         if not src or cond not in src:
             continue
-        rep = src[cond]
-        vals.append(rep.get("by_corpus", {}).get("ravdess") if task == "speaker" else rep["accuracy"])
+        vals.append(benchmark_accuracy(task, src[cond]))
     vals = [v for v in vals if v is not None]
     return sum(vals) / len(vals) if vals else None
 

@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench.accuracy import benchmark_accuracy  # noqa: E402
 from bench.report import write_section  # noqa: E402
 from deepear.cli import default_data_root  # noqa: E402
 from deepear.data.protocol import make_split  # noqa: E402
@@ -60,8 +61,7 @@ def recipe_for(overrides: list[str]) -> Recipe:
 def score(exp: Experiment, task: str, split, test, lp: np.ndarray) -> tuple[float, dict[str, float]]:
     """Accuracy (benchmark rule) and accuracy per corpus of one task's log-probabilities on `test` (points)."""
     rep = exp.report(task, test, lp, split.test[task], brief=True)
-    acc = rep["by_corpus"]["ravdess"] if task == "speaker" else rep["accuracy"]
-    return 100 * acc, {c: 100 * v for c, v in rep["by_corpus"].items()}
+    return 100 * benchmark_accuracy(task, rep), {c: 100 * v for c, v in rep["by_corpus"].items()}
 
 
 def measure(overrides: list[str], quiet: bool) -> dict:
@@ -101,8 +101,7 @@ def dnn_row(folder: Path) -> tuple[dict, dict[str, float]]:
     for t in TASKS:
         for snr in SNRS:
             c = m[t]["conditions"][snr_condition(snr)]
-            acc.setdefault(t, {})[snr_condition(snr)] = 100 * (c["by_corpus"]["ravdess"] if t == "speaker"
-                                                                else c["accuracy"])
+            acc.setdefault(t, {})[snr_condition(snr)] = 100 * benchmark_accuracy(t, c)
     return acc, {k: 100 * v for k, v in m["scene"]["conditions"]["clean"]["by_corpus"].items()}
 
 

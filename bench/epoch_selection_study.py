@@ -46,6 +46,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench.accuracy import benchmark_accuracy  # noqa: E402
 from bench.report import write_section  # noqa: E402
 from bench.training_sweep import best_epoch  # noqa: E402
 from deepear.atomic import atomic_write_bytes  # noqa: E402
@@ -105,7 +106,7 @@ def trajectory(exp: Experiment, run: str) -> dict[str, np.ndarray]:
             tlp = predict_log_proba(probe, tests[c].x)
             for ti, t in enumerate(scored):
                 rep = exp.report(t, tests[c], tlp[t], split.test[t], brief=True)
-                acc[ti, ci] = rep["by_corpus"].get("ravdess", rep["accuracy"]) if t == "speaker" else rep["accuracy"]
+                acc[ti, ci] = benchmark_accuracy(t, rep)
         return hits, acc
 
     def on_checkpoint(state: dict) -> None:
@@ -338,7 +339,7 @@ def reproduction(got: dict[tuple[int, str], dict[str, np.ndarray]], seed: int, f
         same_epoch += int(e + 1 == trained)
         t = str(traj["test_tasks"][0])
         m = json.loads((folder / run / "metrics.json").read_text())["tasks"][t]["conditions"]["clean"]
-        ref = m["by_corpus"]["ravdess"] if t == "speaker" else m["accuracy"]
+        ref = benchmark_accuracy(t, m)
         same_test += int(abs(100 * traj["test"][0, e, 0, 0] - 100 * ref) < 1e-6)
     return (f"Seed {seed}'s raw trajectories against `{folder}` (trained by `deepear train`): kept epoch equal in "
             f"{same_epoch}/{len(RUNS)} runs, clean test accuracy of the first task equal in {same_test}/{len(RUNS)}.")

@@ -54,20 +54,29 @@ def check_overrides(folder: Path, overrides: list[str]) -> None:
         atomic_write_text(path, json.dumps(overrides))
 
 
-def compare(base: dict, knob: dict, seeds: list[int], runs: tuple[str, ...] = RUNS) -> tuple[list[str], bool]:
-    """Table rows (per fold/seed pair and the speaker run) and the verdict of the rule (none for a screen: not
-    every protocol run, or fewer than two seeds)."""
+def judge_all(got: dict) -> dict:
+    """The recipe's stopping rule on every (seed, run) trajectory: kept epoch, cross-fitted score, test cells."""
+    return {(s, r): judge(traj, s, r, RULE) for (s, r), traj in got.items()}
+
+
+def check_same_clips(base: dict, knob: dict) -> None:
+    """The paired comparison needs identical validation clips in every (seed, run)."""
+    for key, traj in knob.items():
+        if not np.array_equal(val_clips(base[key]), val_clips(traj)):
+            raise SystemExit(f"seed {key[0]} {key[1]}: the knob changed the validation clips; the paired comparison "
+                             "needs the same clips (a knob of the data split cannot be judged this way)")
+
+
+def compare(jb: dict, jk: dict, seeds: list[int], runs: tuple[str, ...] = RUNS) -> tuple[list[str], bool]:
+    """Table rows (per fold/seed pair and the speaker run) from the judgements of the recipe (`jb`) and the knob
+    (`jk`), and the verdict of the rule (none for a screen: not every protocol run, or fewer than two seeds)."""
     rows, diffs, spk = [], [], []
     for s in seeds:
         for r in runs:
-            b, k = base[(s, r)], knob[(s, r)]
-            if not np.array_equal(val_clips(b), val_clips(k)):
-                raise SystemExit(f"seed {s} {r}: the knob changed the validation clips; the paired comparison "
-                                 "needs the same clips (a knob of the data split cannot be judged this way)")
-            jb, jk = judge(b, s, r, RULE), judge(k, s, r, RULE)
-            d = jk["cross"] - jb["cross"]
+            b, k = jb[(s, r)], jk[(s, r)]
+            d = k["cross"] - b["cross"]
             (spk if r == "speaker" else diffs).append(d)
-            rows.append(f"| {s} | {r} | {jb['cross']:.1f} | {jk['cross']:.1f} | {d:+.2f} | {jb['epoch']} / {jk['epoch']} |")
+            rows.append(f"| {s} | {r} | {b['cross']:.1f} | {k['cross']:.1f} | {d:+.2f} | {b['epoch']} / {k['epoch']} |")
     gain, share = float(np.mean(diffs)), float(np.mean(np.array(diffs) > 0))
     sp = float(np.mean(spk)) if spk else float("nan")
     full = set(runs) == set(RUNS) and len(seeds) >= 2
@@ -80,15 +89,15 @@ def compare(base: dict, knob: dict, seeds: list[int], runs: tuple[str, ...] = RU
     return rows + ["", summary], ok
 
 
-def test_rows(base: dict, knob: dict, seeds: list[int], runs: tuple[str, ...] = RUNS) -> list[str]:
+def test_rows(jb: dict, jk: dict, seeds: list[int], runs: tuple[str, ...] = RUNS) -> list[str]:
     """Test accuracy of the kept epochs, recipe vs knob, mean over seeds and the `runs` testing each cell."""
-    def cell(got: dict, task: str, cond: str) -> str:
+    def cell(judged: dict, task: str, cond: str) -> str:
         tested = [r for r in (("speaker",) if task == "speaker" else FOLDS) if r in runs]
-        v = [judge(got[(s, r)], s, r, RULE)["test"].get((task, cond)) for s in seeds for r in tested]
+        v = [judged[(s, r)]["test"].get((task, cond)) for s in seeds for r in tested]
         v = [x for x in v if x is not None]
         return f"{np.mean(v):.1f}" if v else "-"
-    return [f"| {name} | " + " | ".join(cell(got, t, c) for t, c in CELLS) + " |"
-            for name, got in (("recipe", base), ("knob", knob))]
+    return [f"| {name} | " + " | ".join(cell(judged, t, c) for t, c in CELLS) + " |"
+            for name, judged in (("recipe", jb), ("knob", jk))]
 
 
 def main() -> int:
@@ -113,7 +122,9 @@ def main() -> int:
                          f"bench/epoch_selection_study.py --seeds {' '.join(map(str, args.seeds))} first")
     base = collect(args.seeds, args.base, args.quiet, runs=runs)        # all exist: nothing is trained
     knob = collect(args.seeds, folder, args.quiet, tuple(args.overrides), runs)
-    table, _ = compare(base, knob, args.seeds, runs)
+    check_same_clips(base, knob)
+    jb, jk = judge_all(base), judge_all(knob)
+    table, _ = compare(jb, jk, args.seeds, runs)
     lines = [f"## Knob study `{args.name}`: {' '.join('--set ' + o for o in args.overrides)}", "",
              "recipes/deepear.yaml with and without the knob, every protocol run fine-tuned once for all epochs, "
              f"seeds {', '.join(map(str, args.seeds))}, runs {', '.join(runs)}; kept epoch by the recipe's rule (weight average, patience 8), "
@@ -127,7 +138,7 @@ def main() -> int:
              "and the runs testing each cell; printed after the verdict, not used for it. Stress is a proxy (acted "
              "anger/fear vs neutral/calm).", "",
              "| recipe | " + " | ".join(f"{t} {c if c == 'clean' else c + ' dB'}" for t, c in CELLS) + " |",
-             "|---|" + "---:|" * len(CELLS), *test_rows(base, knob, args.seeds, runs)]
+             "|---|" + "---:|" * len(CELLS), *test_rows(jb, jk, args.seeds, runs)]
     body = "\n".join(lines)
     print(body)
     if args.write:
