@@ -359,6 +359,16 @@ class MixInfo:
         return cls(**d)
 
 
+def condition_snr_db(condition: str) -> float | None:
+    """SNR in dB of a condition label (`MixInfo.condition`: 'clean' -> None, '<noise_type>@<snr>dB' -> snr)."""
+    if condition == CLEAN:
+        return None
+    try:
+        return float(condition.rsplit("@", 1)[1].removesuffix("dB"))
+    except (IndexError, ValueError):
+        raise ValueError(f"window condition {condition!r}: expected 'clean' or '<noise_type>@<snr>dB'") from None
+
+
 @dataclass
 class _Noise:
     samples: np.ndarray     # (L,) float32, trimmed

@@ -22,7 +22,7 @@ from deepear.audio.frontend import analyze, summarize, window_bounds, window_sel
 from deepear.audio.io import load_audio
 from deepear.data.cache import FeatureCache, file_identity
 from deepear.data.clips import Clip
-from deepear.data.mixing import Mixer, NoiseBank
+from deepear.data.mixing import Mixer, NoiseBank, condition_snr_db
 from deepear.errors import AudioError
 
 log = logging.getLogger(__name__)
@@ -66,16 +66,6 @@ class WindowSet:
                          np.concatenate([s.clip for s in sets]), np.concatenate([s.wgroup for s in sets]),
                          np.concatenate([s.voiced for s in sets]), np.concatenate([s.condition for s in sets]),
                          first.windows, frames)
-
-
-def condition_snr_db(condition: str) -> float | None:
-    """SNR in dB of a window's condition label ('clean' -> None, '<noise_type>@<snr>dB' -> snr)."""
-    if condition == "clean":
-        return None
-    try:
-        return float(condition.rsplit("@", 1)[1].removesuffix("dB"))
-    except (IndexError, ValueError):
-        raise ValueError(f"window condition {condition!r}: expected 'clean' or '<noise_type>@<snr>dB'") from None
 
 
 def unlabel_below_snr(ws: WindowSet, min_snr_db: dict[str, float]) -> WindowSet:
