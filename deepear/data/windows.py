@@ -12,7 +12,7 @@ import hashlib
 import json
 import logging
 import multiprocessing as mp
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable, Sequence
 
 import numpy as np
@@ -75,8 +75,7 @@ def unlabel_below_snr(ws: WindowSet, min_snr_db: dict[str, float]) -> WindowSet:
     y = ws.y.copy()
     for t, lo in min_snr_db.items():
         y[snr < lo, ws.tasks.index(t)] = -1
-    out = WindowSet(ws.tasks, ws.x, y, ws.clip, ws.wgroup, ws.voiced, ws.condition, ws.windows, ws.frames)
-    return out.subset((y >= 0).any(axis=1))
+    return replace(ws, y=y).subset((y >= 0).any(axis=1))
 
 
 @dataclass(frozen=True)
