@@ -39,7 +39,7 @@ from deepear.data.splits import actor_folds, esc_folds  # noqa: E402
 from deepear.recipe import load_recipe  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
-SPEECH_WINDOWS = ((5.0, 2.5), (2.5, 1.25), (1.28, 0.64))   # (window_s, hop_s); the first is the recipe's
+SPEECH_WINDOWS = ((5.0, 2.5), (2.5, 1.25), (1.28, 0.64))   # (window_s, hop_s); the first must be the recipe's
 ESC10_WINDOWS = ((1.28, 0.64), (2.56, 1.28), (5.0, 2.5))
 
 
@@ -91,7 +91,8 @@ def windows_of(frames: list, cfg: FrontEndConfig, window_s: float, hop_s: float)
 def study(clips: list[Clip], tasks: tuple[str, ...], fold_of_clip: np.ndarray, windows: tuple, cfg: FrontEndConfig,
           per_speaker: bool) -> list[tuple]:
     """Rows (window_s, hop_s, windows per clip, clips, {task: (per clip, per window)}) for each window length."""
-    frames = [FeatureCache(cfg).compute(c.path) for c in clips]
+    cache = FeatureCache(cfg)
+    frames = [cache.compute(c.path) for c in clips]
     rows = []
     for window_s, hop_s in windows:
         x, clip = windows_of(frames, cfg, window_s, hop_s)
@@ -126,7 +127,13 @@ def main() -> int:
     ap.add_argument("--write", action="store_true")
     args = ap.parse_args()
     t_start = time.perf_counter()
-    cfg = load_recipe(REPO / "recipes" / "deepear.yaml").front_end
+    recipe = load_recipe(REPO / "recipes" / "deepear.yaml")
+    cfg = recipe.front_end
+    for task, windows in (("emotion", SPEECH_WINDOWS), ("stress", SPEECH_WINDOWS), ("esc10", ESC10_WINDOWS)):
+        spec = recipe.tasks[task]
+        if (spec.window_s, spec.hop_s) != windows[0]:
+            raise SystemExit(f"recipes/deepear.yaml gives {task} {spec.window_s} s / {spec.hop_s} s windows; "
+                             f"this study's first row, marked as the recipe's, is {windows[0]}: update it")
     root = default_data_root()
     speech = [c for c in all_clips(load_corpora(root, names=["ravdess"])) if c.label("emotion")]
     fold_speech = np.zeros(len(speech), int)
