@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Any, Iterator
 
 import numpy as np
 
@@ -45,19 +46,31 @@ def normalise(x: np.ndarray, actor: np.ndarray, how: str, seed: int = 0) -> np.n
     return out
 
 
-def inner_cv(x: np.ndarray, y: np.ndarray, fold: np.ndarray) -> float:
-    """Mean accuracy over the inner rotations of every outer fold (test actors never used)."""
+def inner_rotations(fold: np.ndarray) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """(train mask, validation mask) over rows labelled with outer fold ids `fold` (N,): for every outer fold, its
+    rows are left out and each remaining fold in turn is validated on, trained on the others."""
+    folds = np.unique(fold)
+    for outer in folds:
+        inner = [f for f in folds if f != outer]
+        for v in inner:
+            yield np.isin(fold, [f for f in inner if f != v]), fold == v
+
+
+def svm() -> Any:
+    """The nested checks' classifier: StandardScaler + RBF SVM, C=1, gamma="scale" (unfitted)."""
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
     from sklearn.svm import SVC
 
+    return make_pipeline(StandardScaler(), SVC(C=1.0, gamma="scale"))
+
+
+def inner_cv(x: np.ndarray, y: np.ndarray, fold: np.ndarray) -> float:
+    """Mean accuracy over the inner rotations of every outer fold (test actors never used)."""
     accs = []
-    for outer in np.unique(fold):
-        inner = [f for f in np.unique(fold) if f != outer]
-        for v in inner:
-            tr, va = np.isin(fold, [f for f in inner if f != v]), fold == v
-            m = make_pipeline(StandardScaler(), SVC(C=1.0, gamma="scale")).fit(x[tr], y[tr])
-            accs.append(float((m.predict(x[va]) == y[va]).mean()))
+    for tr, va in inner_rotations(fold):
+        m = svm().fit(x[tr], y[tr])
+        accs.append(float((m.predict(x[va]) == y[va]).mean()))
     return float(np.mean(accs))
 
 

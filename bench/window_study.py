@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.feature_study import normalise  # noqa: E402
+from bench.feature_study import inner_rotations, normalise, svm  # noqa: E402
 from bench.report import write_section  # noqa: E402
 from deepear.audio.config import FrontEndConfig  # noqa: E402
 from deepear.audio.frontend import summarize  # noqa: E402
@@ -60,20 +60,9 @@ def clip_scores(m, x: np.ndarray, clip: np.ndarray, y_clip: dict[int, str]) -> t
 
 def inner_cv(x: np.ndarray, y: np.ndarray, clip: np.ndarray, fold: np.ndarray) -> tuple[float, float]:
     """Mean (per-clip, per-window) accuracy over the inner rotations of every outer fold (its clips unused)."""
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-    from sklearn.svm import SVC
-
     y_clip = dict(zip(clip.tolist(), y.tolist()))
-    per_clip, per_win = [], []
-    for outer in np.unique(fold):
-        inner = [f for f in np.unique(fold) if f != outer]
-        for v in inner:
-            tr, va = np.isin(fold, [f for f in inner if f != v]), fold == v
-            m = make_pipeline(StandardScaler(), SVC(C=1.0, gamma="scale")).fit(x[tr], y[tr])
-            a_clip, a_win = clip_scores(m, x[va], clip[va], y_clip)
-            per_clip.append(a_clip)
-            per_win.append(a_win)
+    scores = [clip_scores(svm().fit(x[tr], y[tr]), x[va], clip[va], y_clip) for tr, va in inner_rotations(fold)]
+    per_clip, per_win = zip(*scores)
     return float(np.mean(per_clip)), float(np.mean(per_win))
 
 
