@@ -70,7 +70,8 @@ def _mel_filterbank_t(cfg: FrontEndConfig) -> np.ndarray:
 
 @lru_cache(maxsize=16)
 def _mel_t_cached(*key: object) -> np.ndarray:
-    t = np.ascontiguousarray(_mel_filterbank_cached(*key).T)  # (n_bins, n_mels), contiguous for the GEMM
+    # (n_bins, n_mels) float64, contiguous for the GEMM: the float32 filterbank's exact values, widened
+    t = np.ascontiguousarray(_mel_filterbank_cached(*key).T, dtype=np.float64)
     t.setflags(write=False)
     return t
 
@@ -154,7 +155,11 @@ def log_mel_from_power(power: np.ndarray, cfg: FrontEndConfig) -> np.ndarray:
     log-mel = 10*log10(max(mel, log_amin, max_band(mel) * 10**(-log_range_db/10))): the floor is absolute
     (log_amin) and, unless log_range_db is None, relative to each frame's loudest band.
     """
-    mel = power @ _mel_filterbank_t(cfg)
+    # The projection runs in float64 and is rounded to float32 once: a float32 GEMM's rounding depends on how
+    # many rows it is given (on some CPUs even for hundreds of rows: OpenBLAS picks kernels and splits by
+    # shape), which would make a frame's values depend on how a stream was chunked. In float64 those
+    # differences are ~1e-16 and vanish in the rounding, so a frame is the same for any chunking.
+    mel = (power.astype(np.float64) @ _mel_filterbank_t(cfg)).astype(np.float32)
     floor = np.float32(cfg.log_amin)
     if cfg.log_range_db is not None:
         floor = np.maximum(mel.max(axis=1, keepdims=True) * np.float32(10.0 ** (-cfg.log_range_db / 10.0)), floor)

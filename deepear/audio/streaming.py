@@ -6,13 +6,13 @@
     windows = wa.push(frames)                  # the windows completed by these frames (frontend.Windows)
     last = wa.flush()                          # end of stream: the single partial window, if none was whole
 
-Equivalence with the batch path (tested): `FrameStream` carries the n_fft - hop samples a frame overlaps
-with the next, the silence filter's running minimum (`silence.NoiseFloorTracker`) and the voicing context
-(as `voicing.SpeechProbStream`), so the frames it returns for any chunking are bit for bit those of one
-`analyze` call on the whole signal (the FFT is per frame; a lone frame is computed as a pair of rows so
-that BLAS uses the same kernel, see `FrameStream.push`). `WindowAssembler` emits windows at frames 0, hop, 2*hop ... as soon as their last
-frame exists, exactly like `frontend.window_bounds`, and summarises them with the same code
-(`frontend.summarize_bounds`).
+Equivalence with the batch path (tested): `FrameStream` carries the n_fft - hop samples a frame overlaps with
+the next, the silence filter's running minimum (`silence.NoiseFloorTracker`) and the voicing context (as
+`voicing.SpeechProbStream`), so the frames it returns for any chunking are bit for bit those of one `analyze`
+call on the whole signal (the FFT is per frame; the mel projection runs in float64 and is rounded once, so its
+result does not depend on how many frames one call holds, see `features.log_mel_from_power`).
+`WindowAssembler` emits windows at frames 0, hop, 2*hop ... as soon as their last frame exists, exactly like
+`frontend.window_bounds`, and summarises them with the same code (`frontend.summarize_bounds`).
 
 Other sample rates: `Resampler` wraps soxr's streaming resampler with the quality of `io.resample` (HQ).
 A resampled stream equals the batch path (`io.resample` of the whole signal) to resampler precision (the
@@ -87,10 +87,9 @@ class FrameStream:
         power = power_spectrum(buf[: (n - 1) * hop + cfg.n_fft], cfg)
         self._buf = np.array(buf[n * hop:], dtype=np.float32, copy=True)
         energy = frame_energy_db(power, cfg)
-        # One frame alone would go through BLAS's matrix-vector kernel, whose rounding differs from the
-        # matrix-matrix kernel of a longer signal by an ulp: a single frame is computed as a pair of equal
-        # rows instead, so every chunking gives bit for bit the frames of `analyze` on the whole signal.
-        lm = log_mel_from_power(np.repeat(power, 2, axis=0), cfg)[:1] if n == 1 else log_mel_from_power(power, cfg)
+        # log_mel_from_power projects in float64 and rounds once, so a frame's values do not depend on how
+        # many frames this call holds: every chunking gives bit for bit the frames of `analyze`.
+        lm = log_mel_from_power(power, cfg)
         active = self._tracker.update(energy)
         feats, self._context = voicing.frame_features(power, lm, cfg, self._context)
         speech = (self._vmodel.predict(np.repeat(feats, 2, axis=0))[:1] if n == 1

@@ -30,7 +30,8 @@ from deepear.errors import AudioError
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 1
+# 2: the mel projection runs in float64 (features.log_mel_from_power): values may differ from v1 by a float32 ulp
+FORMAT_VERSION = 2
 
 
 def default_cache_root() -> Path:
