@@ -41,6 +41,7 @@ import logging
 import sys
 import time
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
@@ -73,8 +74,16 @@ def _ema_state(state: dict) -> dict:
     return {k[len("module."):]: v for k, v in state.items() if k.startswith("module.")}
 
 
-def trajectory(exp: Experiment, run: str) -> dict[str, np.ndarray]:
+class _Enough(Exception):
+    """Raised by `trajectory`'s checkpoint hook to end fine-tuning early."""
+
+
+def trajectory(exp: Experiment, run: str,
+               enough: Callable[[dict[str, np.ndarray]], bool] | None = None) -> dict[str, np.ndarray]:
     """Fine-tune one protocol run for every epoch; per epoch and weight set, the validation hits and test accuracy.
+
+    `enough(arrays)`, when given, is asked after every epoch with the arrays so far (the format below) and ends
+    fine-tuning early when it returns True (a study that replays one stopping rule needs no epoch after it stops).
 
     Returns arrays: hits_<task> (2, E, N_task) bool over the validation windows labelled for the task,
     clip_<task> (N_task,) their clips, clean_<task> (N_task,) clean-window flags, test (2, E, n_tasks, 3)
@@ -109,19 +118,28 @@ def trajectory(exp: Experiment, run: str) -> dict[str, np.ndarray]:
                 acc[ti, ci] = benchmark_accuracy(t, rep)
         return hits, acc
 
+    def arrays() -> dict[str, np.ndarray]:
+        out: dict[str, np.ndarray] = {"test": np.stack([row[1] for row in rows], axis=1),
+                                      "test_tasks": np.array(scored)}
+        for t, m in labelled.items():
+            out[f"hits_{t}"] = np.stack([row[0][t] for row in rows], axis=1)
+            out[f"clip_{t}"] = val.clip[m]
+            out[f"clean_{t}"] = np.asarray(val.condition[m] == "clean", dtype=bool)
+        return out
+
     def on_checkpoint(state: dict) -> None:
         raw, ema = score(state["model"]), score(_ema_state(state["ema"]))
         rows.append(({t: np.stack([raw[0][t], ema[0][t]]) for t in scored}, np.stack([raw[1], ema[1]])))
+        if enough is not None and enough(arrays()):
+            raise _Enough
 
     spec = dataclasses.replace(r.train, patience=r.train.epochs, ema_epochs=EMA_EPOCHS)
-    fit(model, train, val, spec, {t: s.weight for t, s in r.tasks.items()}, seed=run_seed(r.seed, "fit", run)[1],
-        checkpoint=on_checkpoint, score_tasks=scored)
-    out: dict[str, np.ndarray] = {"test": np.stack([row[1] for row in rows], axis=1), "test_tasks": np.array(scored)}
-    for t, m in labelled.items():
-        out[f"hits_{t}"] = np.stack([row[0][t] for row in rows], axis=1)
-        out[f"clip_{t}"] = val.clip[m]
-        out[f"clean_{t}"] = np.asarray(val.condition[m] == "clean", dtype=bool)
-    return out
+    try:
+        fit(model, train, val, spec, {t: s.weight for t, s in r.tasks.items()},
+            seed=run_seed(r.seed, "fit", run)[1], checkpoint=on_checkpoint, score_tasks=scored)
+    except _Enough:
+        pass
+    return arrays()
 
 
 def collect(seeds: list[int], out: Path, quiet: bool, overrides: tuple[str, ...] = (),
@@ -164,13 +182,20 @@ class Rule:
         """0-based kept epoch for a validation score curve (E,), exactly as deepear.model.train.fit stops:
         stop once `patience` epochs passed without a better score (never within the first `min_epochs`);
         keep the first epoch with the highest score seen."""
+        return self._replay(curve)[0]
+
+    def stopped(self, curve: np.ndarray) -> bool:
+        """Whether the rule has stopped within `curve`: later epochs can no longer change its kept epoch."""
+        return self._replay(curve)[1]
+
+    def _replay(self, curve: np.ndarray) -> tuple[int, bool]:
         best, best_e = -1.0, -1
         for e, s in enumerate(curve):
             if best_e >= 0 and e - best_e > self.patience and e >= self.min_epochs:
-                break
+                return best_e, True
             if s > best:
                 best, best_e = float(s), e
-        return best_e
+        return best_e, False
 
 
 VARIANTS: dict[str, Rule] = {
@@ -236,12 +261,16 @@ def curves(traj: dict[str, np.ndarray], w: int, half_a: np.ndarray) -> dict[str,
 def judge(traj: dict[str, np.ndarray], seed: int, run: str, rule: Rule) -> dict:
     """One rule on one (seed, run): the kept epoch and its validation score as training sees it ('naive'),
     the cross-fitted score, and the test accuracy of the kept epoch per (task, condition)."""
-    c = curves(traj, WEIGHTS.index(rule.weights), halves(traj, seed, run))
+    w = WEIGHTS.index(rule.weights)
+    return judge_curves(curves(traj, w, halves(traj, seed, run)), traj["test"][w], traj["test_tasks"], rule)
+
+
+def judge_curves(c: dict[str, np.ndarray], test: np.ndarray, test_tasks: np.ndarray, rule: Rule) -> dict:
+    """`judge` from one weight set's curves ('all', 'a', 'b'; points per epoch) and test accuracy (E, n_tasks, 3)."""
     e = rule.kept(c["all"])
     ea, eb = rule.kept(c["a"]), rule.kept(c["b"])
-    test = traj["test"][WEIGHTS.index(rule.weights), e]
     return {"epoch": e + 1, "naive": float(c["all"][e]), "cross": float((c["b"][ea] + c["a"][eb]) / 2),
-            "test": {(str(t), cond): 100 * float(test[i, j]) for i, t in enumerate(traj["test_tasks"])
+            "test": {(str(t), cond): 100 * float(test[e, i, j]) for i, t in enumerate(test_tasks)
                      for j, cond in enumerate(CONDS)}}
 
 

@@ -1,20 +1,27 @@
 """One recipe knob judged on validation: paired with the recipe's own trajectories, cross-fitted.
 
     .venv/bin/python bench/knob_study.py --name NAME --set KEY=VALUE [--set ...] [--seeds 0 1]
-        [--base runs/epoch-selection] [--out runs/knob-study] [--quiet] [--write]
+        [--runs fold0 ...] [--store bench/knob_trajectories] [--quiet] [--write]
 
-How: every protocol run of recipes/deepear.yaml with the `--set` overrides is fine-tuned once for all epochs
-(`bench/epoch_selection_study.py`'s trajectory: validation hits and test accuracy after every epoch). The recipe's
-own trajectories are those of the "epoch_selection" study (`--base`, same seeds). Both are replayed with the
-recipe's stopping rule (weight average, patience 8) and judged cross-fitted on the same random halves of the
-validation clips: the epoch is chosen on one half, scored on the other. The knob must leave the validation clips
-unchanged (checked), so each (fold, seed) pair compares the two recipes on identical clips.
+How: every protocol run of recipes/deepear.yaml, with and without the `--set` overrides, is fine-tuned once
+(`bench/epoch_selection_study.py`'s trajectory: validation hits and test accuracy after every epoch, ended as soon
+as the recipe's stopping rule has stopped on all the validation clips and on both halves, since later epochs
+cannot change what is judged). Both are replayed with the recipe's stopping rule (weight average, patience 8) and
+judged cross-fitted on the same random halves of the validation clips: the epoch is chosen on one half, scored on
+the other. The knob must leave the validation clips unchanged (checked), so each (fold, seed) pair compares the
+two recipes on identical clips.
+
+Storage: what the judgement needs of each trajectory (the averaged weights' validation curves on all clips and
+on each half, test accuracy per epoch, a hash of the validation clips and of the resolved recipe; a few KB of
+JSON) is kept under --store/<name>/<seed>/<run>.json, the recipe's own under --store/recipe/. The default store
+is in the repository and is committed, so a study of ~28 fine-tunings can span sessions and machines; a summary
+whose recipe hash no longer matches recipes/deepear.yaml (with its overrides and seed) is an error, never reused.
 
 Rule (the "epoch_selection" study's, written before it ran): the knob replaces the recipe when its cross-fitted
 fold score (mean validation accuracy of emotion, stress, scene and ESC-10 over fold0-5 and the seeds) gains >= 0.5
 point, gains in at least two thirds of the (fold, seed) pairs, and the speaker run's cross-fitted speaker accuracy
 drops by at most 1 point (mean over seeds). No verdict without every protocol run of at least two seeds. Test accuracy of
-the kept epochs is printed after the verdict and is never part of it. Trajectories are kept under --out/NAME/
+the kept epochs is printed after the verdict and is never part of it. Summaries are kept under --store/NAME/
 with the overrides they were trained with (a different --set under the same name is an error); a re-run skips
 finished ones, so a study can be continued later. `--runs` / one seed train a subset first (a screen, reported
 without a verdict). Writes the "knob_NAME" section of docs/benchmarks.md with --write.
@@ -22,23 +29,89 @@ without a verdict). Writes the "knob_NAME" section of docs/benchmarks.md with --
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import logging
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.epoch_selection_study import (FOLDS, MAX_SPEAKER_LOSS, MIN_GAIN, MIN_SHARE, RUNS,  # noqa: E402
-                                         TEST_CELLS, Rule, collect, judge, val_clips)
+                                         TEST_CELLS, WEIGHTS, Rule, curves, halves, judge_curves, trajectory,
+                                         val_clips)
 from bench.report import write_section  # noqa: E402
 from deepear.atomic import atomic_write_text  # noqa: E402
+from deepear.cli import default_data_root  # noqa: E402
+from deepear.experiment import Experiment  # noqa: E402
+from deepear.progress import bar  # noqa: E402
 from deepear.recipe import load_recipe  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 RULE = Rule("ema")                 # the recipe's stopping rule: weight average, patience 8
 CELLS = TEST_CELLS + (("stress", "0"), ("scene", "10"), ("scene", "0"), ("esc10", "10"), ("esc10", "0"))
+BASE = "recipe"                    # the store's folder of the recipe's own summaries
+log = logging.getLogger("bench.knob_study")
+
+
+def clips_hash(traj: dict[str, np.ndarray]) -> str:
+    """sha256 of the run's sorted validation clip ids (the paired comparison needs the same clips)."""
+    return hashlib.sha256(json.dumps([str(c) for c in val_clips(traj)]).encode()).hexdigest()
+
+
+def summarise(traj: dict[str, np.ndarray], seed: int, run: str, recipe_hash: str, overrides: list[str],
+              seconds: float) -> dict:
+    """What judging `RULE` needs of a trajectory: its weights' curves on all validation clips and on the halves
+    (points per epoch), test accuracy (E, n_tasks, 3 conditions, fractions), the clips' and recipe's hashes."""
+    w = WEIGHTS.index(RULE.weights)
+    c = curves(traj, w, halves(traj, seed, run))
+    return {"seed": seed, "run": run, "recipe_hash": recipe_hash, "overrides": overrides,
+            "weights": RULE.weights, "epochs": int(traj["test"].shape[1]), "seconds": round(seconds, 1),
+            "val_clips_sha256": clips_hash(traj), "test_tasks": [str(t) for t in traj["test_tasks"]],
+            "curves": {k: [round(float(v), 6) for v in c[k]] for k in ("all", "a", "b")},
+            "test": np.round(traj["test"][w], 6).tolist()}
+
+
+def rule_done(seed: int, run: str):
+    """Stop hook for `trajectory`: True once RULE has stopped on all validation clips and on both halves."""
+    def enough(traj: dict[str, np.ndarray]) -> bool:
+        c = curves(traj, WEIGHTS.index(RULE.weights), halves(traj, seed, run))
+        return all(RULE.stopped(c[k]) for k in ("all", "a", "b"))
+    return enough
+
+
+def collect(seeds: list[int], folder: Path, overrides: list[str], runs: tuple[str, ...], quiet: bool,
+            train: bool = True) -> dict[tuple[int, str], dict]:
+    """Summaries of every (seed, run) of recipes/deepear.yaml with `overrides`, fine-tuning the missing ones
+    (atomic writes; resumable). With train=False only the existing ones are read."""
+    got = {}
+    for seed in seeds:
+        recipe = load_recipe(REPO / "recipes" / "deepear.yaml", [f"seed={seed}", *overrides])
+        exp = None
+        for run in runs:
+            path = folder / str(seed) / f"{run}.json"
+            if not path.exists():
+                if not train:
+                    continue
+                if exp is None:
+                    # only its data and model builders are used: nothing is written under runs_root
+                    exp = Experiment(recipe, default_data_root(), runs_root=REPO / "runs" / "knob-study",
+                                     progress=lambda d: bar(d, quiet))
+                t0 = time.perf_counter()
+                traj = trajectory(exp, run, enough=rule_done(seed, run))
+                summary = summarise(traj, seed, run, recipe.hash(), overrides, time.perf_counter() - t0)
+                atomic_write_text(path, json.dumps(summary, indent=1) + "\n")
+                log.info("%s seed %d %s: %d epochs in %.0f s", folder.name, seed, run, summary["epochs"],
+                         summary["seconds"])
+            summary = json.loads(path.read_text())
+            if summary["recipe_hash"] != recipe.hash():
+                raise SystemExit(f"{path}: trained with recipe {summary['recipe_hash']}, but recipes/deepear.yaml "
+                                 f"with seed {seed} and {overrides} is now {recipe.hash()}; the recipe changed, so "
+                                 f"this summary cannot be compared: delete {folder} and run the study again")
+            got[(seed, run)] = summary
+    return got
 
 
 def check_overrides(folder: Path, overrides: list[str]) -> None:
@@ -55,14 +128,15 @@ def check_overrides(folder: Path, overrides: list[str]) -> None:
 
 
 def judge_all(got: dict) -> dict:
-    """The recipe's stopping rule on every (seed, run) trajectory: kept epoch, cross-fitted score, test cells."""
-    return {(s, r): judge(traj, s, r, RULE) for (s, r), traj in got.items()}
+    """The recipe's stopping rule on every (seed, run) summary: kept epoch, cross-fitted score, test cells."""
+    return {key: judge_curves({k: np.asarray(v) for k, v in sm["curves"].items()}, np.asarray(sm["test"]),
+                              np.asarray(sm["test_tasks"]), RULE) for key, sm in got.items()}
 
 
 def check_same_clips(base: dict, knob: dict) -> None:
     """The paired comparison needs identical validation clips in every (seed, run)."""
-    for key, traj in knob.items():
-        if not np.array_equal(val_clips(base[key]), val_clips(traj)):
+    for key, sm in knob.items():
+        if base[key]["val_clips_sha256"] != sm["val_clips_sha256"]:
             raise SystemExit(f"seed {key[0]} {key[1]}: the knob changed the validation clips; the paired comparison "
                              "needs the same clips (a knob of the data split cannot be judged this way)")
 
@@ -107,26 +181,30 @@ def main() -> int:
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     ap.add_argument("--runs", nargs="+", default=list(RUNS), choices=RUNS,
                     help="protocol runs (default all; a subset is a screen: no verdict)")
-    ap.add_argument("--base", type=Path, default=REPO / "runs" / "epoch-selection")
-    ap.add_argument("--out", type=Path, default=REPO / "runs" / "knob-study")
+    ap.add_argument("--store", type=Path, default=REPO / "bench" / "knob_trajectories",
+                    help="folder of the trajectory summaries (default: the repository's, committed)")
     ap.add_argument("--quiet", action="store_true")
     ap.add_argument("--write", action="store_true")
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
-    folder = args.out / args.name
+    if args.name == BASE:
+        raise SystemExit(f"--name {BASE} is the store's folder of the recipe's own trajectories; choose another")
+    folder = args.store / args.name
     check_overrides(folder, args.overrides)
     runs = tuple(r for r in RUNS if r in args.runs)
-    missing = [(s, r) for s in args.seeds for r in runs if not (args.base / str(s) / f"{r}.npz").exists()]
-    if missing:
-        raise SystemExit(f"{args.base}: the recipe's trajectories {missing} are missing; run "
-                         f"bench/epoch_selection_study.py --seeds {' '.join(map(str, args.seeds))} first")
-    base = collect(args.seeds, args.base, args.quiet, runs=runs)        # all exist: nothing is trained
-    knob = collect(args.seeds, folder, args.quiet, tuple(args.overrides), runs)
+    # one (seed, run) at a time, the recipe's then the knob's, so an interrupted study leaves comparable pairs
+    for s in args.seeds:
+        for r in runs:
+            collect([s], args.store / BASE, [], (r,), args.quiet)
+            collect([s], folder, list(args.overrides), (r,), args.quiet)
+    base = collect(args.seeds, args.store / BASE, [], runs, args.quiet, train=False)
+    knob = collect(args.seeds, folder, list(args.overrides), runs, args.quiet, train=False)
     check_same_clips(base, knob)
     jb, jk = judge_all(base), judge_all(knob)
     table, _ = compare(jb, jk, args.seeds, runs)
     lines = [f"## Knob study `{args.name}`: {' '.join('--set ' + o for o in args.overrides)}", "",
-             "recipes/deepear.yaml with and without the knob, every protocol run fine-tuned once for all epochs, "
+             "recipes/deepear.yaml with and without the knob, every protocol run fine-tuned once (until the rule "
+             "below has stopped on every curve it is judged on), "
              f"seeds {', '.join(map(str, args.seeds))}, runs {', '.join(runs)}; kept epoch by the recipe's rule (weight average, patience 8), "
              "chosen on one random half of each run's validation clips and scored on the other, both ways "
              "(cross-fitted; the halves are the same for both recipes). Fold score: mean validation accuracy of "
