@@ -15,7 +15,9 @@ Storage: what the judgement needs of each trajectory (the averaged weights' vali
 on each half, test accuracy per epoch, a hash of the validation clips and of the resolved recipe; a few KB of
 JSON) is kept under --store/<name>/<seed>/<run>.json, the recipe's own under --store/recipe/. The default store
 is in the repository and is committed, so a study of ~28 fine-tunings can span sessions and machines; a summary
-whose recipe hash no longer matches recipes/deepear.yaml (with its overrides and seed) is an error, never reused.
+whose recipe hash no longer matches recipes/deepear.yaml (with its overrides and seed) is an error, never reused,
+and so is a comparison of summaries trained with different deepear/ code (each records git's tree hash of the
+committed package; training with uncommitted changes there is refused).
 
 Rule (the "epoch_selection" study's, written before it ran): the knob replaces the recipe when its cross-fitted
 fold score (mean validation accuracy of emotion, stress, scene and ESC-10 over fold0-5 and the seeds) gains >= 0.5
@@ -32,6 +34,7 @@ import argparse
 import hashlib
 import json
 import logging
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -56,18 +59,38 @@ BASE = "recipe"                    # the store's folder of the recipe's own summ
 log = logging.getLogger("bench.knob_study")
 
 
+def library_tree() -> str:
+    """git's tree hash of the committed deepear/ package; refuses to train with uncommitted changes there, since
+    a summary records the library code it was trained with (two summaries are only compared when it is the same)."""
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=REPO, check=True, capture_output=True, text=True).stdout.strip()
+    if git("status", "--porcelain", "--", "deepear"):
+        raise SystemExit("deepear/ has uncommitted changes: commit them first, a summary records the library's "
+                         "git tree it was trained with")
+    return git("rev-parse", "HEAD:deepear")
+
+
+def check_same_library(*stores: dict) -> None:
+    """Every compared summary must come from the same deepear/ code (a library change moves both sides)."""
+    trees = {sm["deepear_tree"]: key for got in stores for key, sm in got.items()}
+    if len(trees) > 1:
+        raise SystemExit(f"the summaries were trained with different deepear/ code (git trees {sorted(trees)}; e.g. "
+                         f"seed/run {list(trees.values())}): recompute the older side (delete its folder in the store)")
+
+
 def clips_hash(traj: dict[str, np.ndarray]) -> str:
     """sha256 of the run's sorted validation clip ids (the paired comparison needs the same clips)."""
     return hashlib.sha256(json.dumps([str(c) for c in val_clips(traj)]).encode()).hexdigest()
 
 
 def summarise(traj: dict[str, np.ndarray], seed: int, run: str, recipe_hash: str, overrides: list[str],
-              seconds: float) -> dict:
+              seconds: float, tree: str) -> dict:
     """What judging `RULE` needs of a trajectory: its weights' curves on all validation clips and on the halves
-    (points per epoch), test accuracy (E, n_tasks, 3 conditions, fractions), the clips' and recipe's hashes."""
+    (points per epoch), test accuracy (E, n_tasks, 3 conditions, fractions), the clips', recipe's and library's
+    hashes."""
     w = WEIGHTS.index(RULE.weights)
     c = curves(traj, w, halves(traj, seed, run))
-    return {"seed": seed, "run": run, "recipe_hash": recipe_hash, "overrides": overrides,
+    return {"seed": seed, "run": run, "recipe_hash": recipe_hash, "overrides": overrides, "deepear_tree": tree,
             "weights": RULE.weights, "epochs": int(traj["test"].shape[1]), "seconds": round(seconds, 1),
             "val_clips_sha256": clips_hash(traj), "test_tasks": [str(t) for t in traj["test_tasks"]],
             "curves": {k: [round(float(v), 6) for v in c[k]] for k in ("all", "a", "b")},
@@ -95,13 +118,14 @@ def collect(seeds: list[int], folder: Path, overrides: list[str], runs: tuple[st
             if not path.exists():
                 if not train:
                     continue
+                tree = library_tree()
                 if exp is None:
                     # only its data and model builders are used: nothing is written under runs_root
                     exp = Experiment(recipe, default_data_root(), runs_root=REPO / "runs" / "knob-study",
                                      progress=lambda d: bar(d, quiet))
                 t0 = time.perf_counter()
                 traj = trajectory(exp, run, enough=rule_done(seed, run))
-                summary = summarise(traj, seed, run, recipe.hash(), overrides, time.perf_counter() - t0)
+                summary = summarise(traj, seed, run, recipe.hash(), overrides, time.perf_counter() - t0, tree)
                 atomic_write_text(path, json.dumps(summary, indent=1) + "\n")
                 log.info("%s seed %d %s: %d epochs in %.0f s", folder.name, seed, run, summary["epochs"],
                          summary["seconds"])
@@ -200,6 +224,7 @@ def main() -> int:
     base = collect(args.seeds, args.store / BASE, [], runs, args.quiet, train=False)
     knob = collect(args.seeds, folder, list(args.overrides), runs, args.quiet, train=False)
     check_same_clips(base, knob)
+    check_same_library(base, knob)
     jb, jk = judge_all(base), judge_all(knob)
     table, _ = compare(jb, jk, args.seeds, runs)
     lines = [f"## Knob study `{args.name}`: {' '.join('--set ' + o for o in args.overrides)}", "",
