@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from deepear.audio.config import FrontEndConfig
-from deepear.audio.features import (feature_names, frame_energy_db, log_mel, mel_filterbank, mfcc, n_frames,
-                                    power_spectrum, summary_stats)
+from deepear.audio.features import (feature_names, frame_energy_db, log_mel, log_mel_from_power, mel_filterbank,
+                                    mfcc, n_frames, power_spectrum, summary_stats)
 from deepear.audio.io import load_audio
 from deepear.errors import AudioError, ConfigError
 
@@ -75,6 +75,16 @@ def test_deterministic(speech_file):
     y = load_audio(speech_file)
     a, b = log_mel(y), log_mel(y.copy())
     assert np.array_equal(a, b)
+
+
+def test_log_mel_of_a_frame_does_not_depend_on_how_many_frames_are_computed(speech_file):
+    # streaming computes a few frames per call, batch all of them: the values must be identical, bit for bit.
+    # A float32 GEMM fails this on some CPUs (AMD EPYC + OpenBLAS: 400 of 808 rows already differ by an ulp).
+    cfg = FrontEndConfig()
+    power = power_spectrum(load_audio(speech_file), cfg)
+    full = log_mel_from_power(power, cfg)
+    for start, n in [(0, 1), (5, 1), (5, 2), (17, 3), (100, 64), (3, 400), (0, len(power) - 1)]:
+        assert np.array_equal(log_mel_from_power(power[start:start + n], cfg), full[start:start + n]), (start, n)
 
 
 def test_frame_energy_of_full_scale_sine_is_minus_3_db():
