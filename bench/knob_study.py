@@ -8,8 +8,10 @@ How: every protocol run of recipes/deepear.yaml, with and without the `--set` ov
 as the recipe's stopping rule has stopped on all the validation clips and on both halves, since later epochs
 cannot change what is judged). Both are replayed with the recipe's stopping rule (weight average, patience 8) and
 judged cross-fitted on the same random halves of the validation clips: the epoch is chosen on one half, scored on
-the other. The knob must leave the validation clips unchanged (checked), so each (fold, seed) pair compares the
-two recipes on identical clips.
+the other. The knob must leave the validation windows unchanged: the clips (checked by hash after training), and the
+SNRs, noise and window lengths they are cut and mixed with (checked on the resolved recipes before training:
+`mixing.snrs_db` also sets the validation copies' SNRs), so each (fold, seed) pair compares the two recipes on
+identical windows.
 
 Storage: what the judgement needs of each trajectory (the averaged weights' validation curves on all clips and
 on each half, test accuracy per epoch, a hash of the validation clips and of the resolved recipe; a few KB of
@@ -50,7 +52,7 @@ from deepear.atomic import atomic_write_text  # noqa: E402
 from deepear.cli import default_data_root  # noqa: E402
 from deepear.experiment import Experiment  # noqa: E402
 from deepear.progress import bar  # noqa: E402
-from deepear.recipe import load_recipe  # noqa: E402
+from deepear.recipe import Recipe, load_recipe  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 RULE = Rule("ema")                 # the recipe's stopping rule: weight average, patience 8
@@ -138,9 +140,26 @@ def collect(seeds: list[int], folder: Path, overrides: list[str], runs: tuple[st
     return got
 
 
+def validation_inputs(recipe: Recipe) -> dict:
+    """What decides a run's validation windows besides the model: its clips (data, protocol, seed), the noise
+    and SNRs its noisy copy is drawn from (the training bank and `mixing.snrs_db`), and each task's window."""
+    d = recipe.to_dict()
+    return {"seed": d["seed"], "data": d["data"], "protocol": d["protocol"],
+            "mixing": {k: d["mixing"][k] for k in ("snrs_db", "include_synthetic")},
+            "windows": {t: (v["window_s"], v["hop_s"]) for t, v in d["tasks"].items()}}
+
+
 def check_overrides(folder: Path, overrides: list[str]) -> None:
-    """Record the overrides of a study folder on first use; refuse different ones later."""
-    load_recipe(REPO / "recipes" / "deepear.yaml", overrides)          # an unknown key fails here, before training
+    """Record the overrides of a study folder on first use; refuse different ones later, and refuse a knob that
+    changes the validation windows (the judgement compares both recipes on the same windows)."""
+    base = load_recipe(REPO / "recipes" / "deepear.yaml")
+    knob = load_recipe(REPO / "recipes" / "deepear.yaml", overrides)   # an unknown key fails here, before training
+    vb, vk = validation_inputs(base), validation_inputs(knob)
+    changed = [k for k in vb if vb[k] != vk[k]]
+    if changed:
+        raise SystemExit(f"--set {overrides} changes what the validation windows are ({', '.join(changed)}: "
+                         f"{[vk[k] for k in changed]} instead of {[vb[k] for k in changed]}), so the two recipes "
+                         "would be scored on different windows; judge such a knob another way")
     path = folder / "overrides.json"
     if path.exists():
         before = json.loads(path.read_text())
