@@ -10,8 +10,9 @@ cannot change what is judged). Both are replayed with the recipe's stopping rule
 judged cross-fitted on the same random halves of the validation clips: the epoch is chosen on one half, scored on
 the other. The knob must leave the validation windows unchanged: the clips (checked by hash after training), and the
 SNRs, noise and window lengths they are cut and mixed with (checked on the resolved recipes before training:
-`mixing.snrs_db` also sets the validation copies' SNRs), so each (fold, seed) pair compares the two recipes on
-identical windows.
+without `protocol.val_snrs_db`, `mixing.snrs_db` also sets the validation copies' SNRs, so a knob on the training
+SNRs must pin them with `--set 'protocol.val_snrs_db=[20, 10, 5, 0]'`), so each (fold, seed) pair compares the
+two recipes on identical windows.
 
 Storage: what the judgement needs of each trajectory (the averaged weights' validation curves on all clips and
 on each half, test accuracy per epoch, a hash of the validation clips and of the resolved recipe; a few KB of
@@ -142,10 +143,14 @@ def collect(seeds: list[int], folder: Path, overrides: list[str], runs: tuple[st
 
 def validation_inputs(recipe: Recipe) -> dict:
     """What decides a run's validation windows besides the model: its clips (data, protocol, seed), the noise
-    and SNRs its noisy copy is drawn from (the training bank and `mixing.snrs_db`), and each task's window."""
+    and SNRs its noisy copy is drawn from (the training bank; `protocol.val_snrs_db`, else `mixing.snrs_db`), and
+    each task's window. So `--set mixing.snrs_db=... --set protocol.val_snrs_db=[20, 10, 5, 0]` is comparable."""
     d = recipe.to_dict()
-    return {"seed": d["seed"], "data": d["data"], "protocol": d["protocol"],
-            "mixing": {k: d["mixing"][k] for k in ("snrs_db", "include_synthetic")},
+    protocol = {k: v for k, v in d["protocol"].items() if k != "val_snrs_db"}
+    val_snrs = [s for s in (d["protocol"]["val_snrs_db"] or d["mixing"]["snrs_db"]) if s is not None] or [20.0]
+    return {"seed": d["seed"], "data": d["data"], "protocol": protocol,
+            "validation noise": {"snrs_db": [float(s) for s in val_snrs],
+                                 "include_synthetic": d["mixing"]["include_synthetic"]},
             "windows": {t: (v["window_s"], v["hop_s"]) for t, v in d["tasks"].items()}}
 
 
@@ -159,7 +164,8 @@ def check_overrides(folder: Path, overrides: list[str]) -> None:
     if changed:
         raise SystemExit(f"--set {overrides} changes what the validation windows are ({', '.join(changed)}: "
                          f"{[vk[k] for k in changed]} instead of {[vb[k] for k in changed]}), so the two recipes "
-                         "would be scored on different windows; judge such a knob another way")
+                         "would be scored on different windows (a knob on mixing.snrs_db: pin the validation SNRs "
+                         "with --set 'protocol.val_snrs_db=[20, 10, 5, 0]')")
     path = folder / "overrides.json"
     if path.exists():
         before = json.loads(path.read_text())

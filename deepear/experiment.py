@@ -129,8 +129,10 @@ class Experiment:
         self.folder.mark_done(summary)
         return summary
 
-    def _builder(self, bank: NoiseBank | None, keep_frames: bool = False, clips: Sequence[Clip] | None = None) -> Builder:
-        snrs = tuple(s for s in self.recipe.mixing.snrs_db if s is not None) or (20.0,)
+    def _builder(self, bank: NoiseBank | None, keep_frames: bool = False, clips: Sequence[Clip] | None = None,
+                 snrs_db: Sequence[float | None] | None = None) -> Builder:
+        """Window builder; a "draw" job mixes at an SNR drawn from `snrs_db` (None: the recipe's mixing.snrs_db)."""
+        snrs = tuple(s for s in (self.recipe.mixing.snrs_db if snrs_db is None else snrs_db) if s is not None) or (20.0,)
         return Builder(list(clips) if clips is not None else self.clips, self.tasks, self.label_index,
                        self.task_windows, self.recipe.front_end, self.cache, bank=bank, snrs_db=snrs,
                        workers=self.workers, keep_frames=keep_frames)
@@ -176,12 +178,13 @@ class Experiment:
 
     def validation_data(self, split: RunSplit) -> WindowSet:
         """Windows of the run's validation clips (not adapted): each clip clean plus one copy mixed with training
-        noise, drawn from the recipe's seed (the same windows every time)."""
+        noise at an SNR drawn from protocol.val_snrs_db (else mixing.snrs_db), from the recipe's seed (the same
+        windows every time)."""
         r = self.recipe
         vjobs = [Job(int(i)) for i in split.val]
         vjobs += [Job(int(i), "draw", tuple(run_seed(r.seed, "val", self.clips[i].path))) for i in split.val]
         with self.progress(f"{split.name}: validation windows") as p:
-            return self._builder(split.train_noise).build(vjobs, progress=p)
+            return self._builder(split.train_noise, snrs_db=r.protocol.val_snrs_db or None).build(vjobs, progress=p)
 
     def test_data(self, split: RunSplit, snr: float | None, keep_frames: bool,
                   adapter: SpeakerAdapter | None = None) -> WindowSet:

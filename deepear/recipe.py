@@ -48,6 +48,12 @@ class ProtocolSpec:
     runs: tuple[str, ...] = ("fold0", "fold1", "fold2", "fold3", "fold4", "fold5", "speaker")
     validation_fraction: float = 0.15  # of training groups, for early stopping
     scene_band_limit_hz: float | None = None  # also evaluate scene with every clip low-passed to this
+    val_snrs_db: tuple[float, ...] = ()  # SNRs (dB) the validation clips' noisy copy is drawn from;
+                                         # () = from mixing.snrs_db (then a mixing knob also moves validation)
+
+
+# Protocol parameters added after the first release, with their defaults: left out of Recipe.hash while default.
+LATER_PROTOCOL_DEFAULTS: dict[str, Any] = {"val_snrs_db": []}
 
 
 @dataclass(frozen=True)
@@ -153,6 +159,7 @@ class Recipe:
         d["front_end"] = without_later_defaults(d["front_end"])
         d["train"] = without_later_defaults(d["train"], LATER_TRAIN_DEFAULTS)
         d["mixing"] = without_later_defaults(d["mixing"], LATER_MIXING_DEFAULTS)
+        d["protocol"] = without_later_defaults(d["protocol"], LATER_PROTOCOL_DEFAULTS)
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -339,6 +346,9 @@ def _check(r: Recipe) -> None:
     if not (r.train.ema_epochs >= 0 and math.isfinite(r.train.ema_epochs)):
         raise ConfigError(f"train.ema_epochs: must be a finite number >= 0 (0 = off; time constant in epochs), "
                           f"got {r.train.ema_epochs}")
+    if not all(math.isfinite(v) for v in r.protocol.val_snrs_db):
+        raise ConfigError(f"protocol.val_snrs_db: SNRs must be finite numbers in dB (the clean original is always "
+                          f"validated too), got {list(r.protocol.val_snrs_db)}")
     if r.mixing.copies < 0:
         raise ConfigError("mixing.copies: must be >= 0")
     for c in r.mixing.clean_corpora:

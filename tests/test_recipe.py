@@ -41,6 +41,9 @@ def test_shipped_recipes_load(name):
     ({"mixing": {"label_min_snr_db": {"scenery": 10}}}, r"mixing\.label_min_snr_db: 'scenery' is not one of"),
     ({"mixing": {"label_min_snr_db": {"scene": "high"}}}, r"mixing\.label_min_snr_db\.scene: expected float"),
     ({"mixing": {"label_min_snr_db": [10]}}, r"mixing\.label_min_snr_db: expected a mapping"),
+    ({"protocol": {"val_snrs_db": [10, ".nan"]}}, r"protocol\.val_snrs_db\[1\]: expected float"),
+    ({"protocol": {"val_snrs_db": [10, float("nan")]}}, r"protocol\.val_snrs_db: SNRs must be finite"),
+    ({"protocol": {"val_snrs_db": [None]}}, r"protocol\.val_snrs_db\[0\]: expected float"),
 ])
 def test_errors_name_the_key(raw, match):
     with pytest.raises(ConfigError, match=match):
@@ -77,3 +80,5 @@ def test_new_sections_at_their_defaults_keep_old_recipe_hashes():
     assert parse_recipe({"mixing": {"clean_corpora": ["esc10"]}}).hash() != r.hash()
     assert parse_recipe({"mixing": {"label_min_snr_db": {}}}).hash() == r.hash()    # and label_min_snr_db
     assert parse_recipe({"mixing": {"label_min_snr_db": {"scene": 10}}}).hash() != r.hash()
+    assert parse_recipe({"protocol": {"val_snrs_db": []}}).hash() == r.hash()       # and protocol.val_snrs_db
+    assert parse_recipe({"protocol": {"val_snrs_db": [0]}}).hash() != r.hash()

@@ -6,6 +6,7 @@ import json
 import numpy as np
 import pytest
 
+from deepear.data.mixing import condition_snr_db
 from deepear.data.protocol import leak_group, make_split
 from deepear.experiment import Experiment, load_model
 from deepear.model import train as train_mod
@@ -124,6 +125,24 @@ def test_clean_corpora_train_without_noisy_copies(data_root, tmp_path):
     keep = ~np.isin(np.array([a.clips[i].corpus for i in ref.clip]), scene) | (ref.condition == "clean")
     assert any(c != "clean" for c in ref.condition[~keep])                # the option removed noisy windows
     assert np.array_equal(ref.x[keep], w.x) and list(ref.condition[keep]) == list(w.condition)
+
+
+def test_validation_copies_at_the_protocols_own_snrs(data_root, tmp_path):
+    """protocol.val_snrs_db: each validation clip's noisy copy is drawn from those SNRs, not from mixing.snrs_db
+    (so a knob on the training SNRs leaves validation as it was); the clean windows do not change."""
+    a = _exp(data_root, tmp_path)
+    s = make_split(a.clips, "fold0", a.bank, a.tasks, 0)
+    ref = a.validation_data(s)
+    b = _exp(data_root, tmp_path, protocol={"runs": ["fold0"], "val_snrs_db": [-3]})
+    fixed = b.validation_data(s)
+    snr = lambda ws: [condition_snr_db(c) for c in ws.condition]  # noqa: E731
+    assert {x for x in snr(fixed) if x is not None} == {-3.0}
+    assert {x for x in snr(ref) if x is not None} <= {20.0, 10.0, 5.0, 0.0} and -3.0 not in snr(ref)
+    clean = lambda ws: ws.x[ws.condition == "clean"]  # noqa: E731
+    assert np.array_equal(clean(ref), clean(fixed)) and len(clean(ref)) > 0
+    c = _exp(data_root, tmp_path, mixing={"copies": 1, "snrs_db": [-5]}, protocol={"runs": ["fold0"],
+             "val_snrs_db": [20, 10, 5, 0]})
+    assert np.array_equal(c.validation_data(s).x, ref.x)              # training SNRs no longer move validation
 
 
 def test_label_min_snr_unlabels_only_that_task_on_low_snr_copies(data_root, tmp_path):
