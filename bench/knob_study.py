@@ -2,6 +2,10 @@
 
     .venv/bin/python bench/knob_study.py --name NAME --set KEY=VALUE [--set ...] [--seeds 0 1]
         [--runs fold0 ...] [--store bench/knob_trajectories] [--quiet] [--write]
+    .venv/bin/python bench/knob_study.py --name NAME --variant task-towers-256 [...]
+
+A knob is either recipe overrides (`--set`) or a model variant (`--variant`, bench/model_variants.py: an
+architecture the recipe cannot express yet, judged before it is built into deepear/), or both.
 
 How: every protocol run of recipes/deepear.yaml, with and without the `--set` overrides, is fine-tuned once
 (`bench/epoch_selection_study.py`'s trajectory: validation hits and test accuracy after every epoch, ended as soon
@@ -48,6 +52,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.epoch_selection_study import (FOLDS, MAX_SPEAKER_LOSS, MIN_GAIN, MIN_SHARE, RUNS,  # noqa: E402
                                          TEST_CELLS, WEIGHTS, Rule, curves, halves, judge_curves, trajectory,
                                          val_clips)
+from bench import model_variants  # noqa: E402
 from bench.report import write_section  # noqa: E402
 from deepear.atomic import atomic_write_text  # noqa: E402
 from deepear.cli import default_data_root  # noqa: E402
@@ -87,13 +92,14 @@ def clips_hash(traj: dict[str, np.ndarray]) -> str:
 
 
 def summarise(traj: dict[str, np.ndarray], seed: int, run: str, recipe_hash: str, overrides: list[str],
-              seconds: float, tree: str) -> dict:
+              seconds: float, tree: str, variant: str | None = None) -> dict:
     """What judging `RULE` needs of a trajectory: its weights' curves on all validation clips and on the halves
     (points per epoch), test accuracy (E, n_tasks, 3 conditions, fractions), the clips', recipe's and library's
     hashes."""
     w = WEIGHTS.index(RULE.weights)
     c = curves(traj, w, halves(traj, seed, run))
-    return {"seed": seed, "run": run, "recipe_hash": recipe_hash, "overrides": overrides, "deepear_tree": tree,
+    return {"seed": seed, "run": run, "recipe_hash": recipe_hash, "overrides": overrides,
+            **({"variant": variant} if variant else {}), "deepear_tree": tree,
             "weights": RULE.weights, "epochs": int(traj["test"].shape[1]), "seconds": round(seconds, 1),
             "val_clips_sha256": clips_hash(traj), "test_tasks": [str(t) for t in traj["test_tasks"]],
             "curves": {k: [round(float(v), 6) for v in c[k]] for k in ("all", "a", "b")},
@@ -109,9 +115,10 @@ def rule_done(seed: int, run: str):
 
 
 def collect(seeds: list[int], folder: Path, overrides: list[str], runs: tuple[str, ...], quiet: bool,
-            train: bool = True) -> dict[tuple[int, str], dict]:
-    """Summaries of every (seed, run) of recipes/deepear.yaml with `overrides`, fine-tuning the missing ones
-    (atomic writes; resumable). With train=False only the existing ones are read."""
+            train: bool = True, variant: str | None = None) -> dict[tuple[int, str], dict]:
+    """Summaries of every (seed, run) of recipes/deepear.yaml with `overrides` (and model `variant`, None = the
+    recipe's model), fine-tuning the missing ones (atomic writes; resumable). With train=False only the existing
+    ones are read."""
     got = {}
     for seed in seeds:
         recipe = load_recipe(REPO / "recipes" / "deepear.yaml", [f"seed={seed}", *overrides])
@@ -126,9 +133,12 @@ def collect(seeds: list[int], folder: Path, overrides: list[str], runs: tuple[st
                     # only its data and model builders are used: nothing is written under runs_root
                     exp = Experiment(recipe, default_data_root(), runs_root=REPO / "runs" / "knob-study",
                                      progress=lambda d: bar(d, quiet))
+                    if variant:
+                        model_variants.apply(exp, variant)
                 t0 = time.perf_counter()
                 traj = trajectory(exp, run, enough=rule_done(seed, run))
-                summary = summarise(traj, seed, run, recipe.hash(), overrides, time.perf_counter() - t0, tree)
+                summary = summarise(traj, seed, run, recipe.hash(), overrides, time.perf_counter() - t0, tree,
+                                    variant)
                 atomic_write_text(path, json.dumps(summary, indent=1) + "\n")
                 log.info("%s seed %d %s: %d epochs in %.0f s", folder.name, seed, run, summary["epochs"],
                          summary["seconds"])
@@ -137,6 +147,8 @@ def collect(seeds: list[int], folder: Path, overrides: list[str], runs: tuple[st
                 raise SystemExit(f"{path}: trained with recipe {summary['recipe_hash']}, but recipes/deepear.yaml "
                                  f"with seed {seed} and {overrides} is now {recipe.hash()}; the recipe changed, so "
                                  f"this summary cannot be compared: delete {folder} and run the study again")
+            if summary.get("variant") != variant:
+                raise SystemExit(f"{path}: trained with model variant {summary.get('variant')}, asked for {variant}")
             got[(seed, run)] = summary
     return got
 
@@ -154,7 +166,7 @@ def validation_inputs(recipe: Recipe) -> dict:
             "windows": {t: (v["window_s"], v["hop_s"]) for t, v in d["tasks"].items()}}
 
 
-def check_overrides(folder: Path, overrides: list[str]) -> None:
+def check_overrides(folder: Path, overrides: list[str], variant: str | None = None) -> None:
     """Record the overrides of a study folder on first use; refuse different ones later, and refuse a knob that
     changes the validation windows (the judgement compares both recipes on the same windows)."""
     base = load_recipe(REPO / "recipes" / "deepear.yaml")
@@ -166,14 +178,17 @@ def check_overrides(folder: Path, overrides: list[str]) -> None:
                          f"{[vk[k] for k in changed]} instead of {[vb[k] for k in changed]}), so the two recipes "
                          "would be scored on different windows (a knob on mixing.snrs_db: pin the validation SNRs "
                          "with --set 'protocol.val_snrs_db=[20, 10, 5, 0]')")
+    if variant:
+        model_variants.builder(variant)                                  # an unknown name fails before training
+    record = {"set": overrides, "variant": variant} if variant else overrides   # a plain list: --set only
     path = folder / "overrides.json"
     if path.exists():
         before = json.loads(path.read_text())
-        if before != overrides:
-            raise SystemExit(f"{folder}: trained with --set {before}, asked for {overrides}; use another --name")
+        if before != record:
+            raise SystemExit(f"{folder}: trained with {before}, asked for {record}; use another --name")
     else:
         folder.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(path, json.dumps(overrides))
+        atomic_write_text(path, json.dumps(record))
 
 
 def judge_all(got: dict) -> dict:
@@ -226,7 +241,8 @@ def test_rows(jb: dict, jk: dict, seeds: list[int], runs: tuple[str, ...] = RUNS
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--name", required=True, help="study name: folder under --out and section knob_NAME")
-    ap.add_argument("--set", dest="overrides", action="append", required=True, metavar="KEY=VALUE")
+    ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    ap.add_argument("--variant", help="model variant (bench/model_variants.py), e.g. task-towers-256")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     ap.add_argument("--runs", nargs="+", default=list(RUNS), choices=RUNS,
                     help="protocol runs (default all; a subset is a screen: no verdict)")
@@ -238,21 +254,24 @@ def main() -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     if args.name == BASE:
         raise SystemExit(f"--name {BASE} is the store's folder of the recipe's own trajectories; choose another")
+    if not args.overrides and not args.variant:
+        raise SystemExit("give the knob: --set KEY=VALUE (repeatable) and/or --variant NAME")
     folder = args.store / args.name
-    check_overrides(folder, args.overrides)
+    check_overrides(folder, args.overrides, args.variant)
     runs = tuple(r for r in RUNS if r in args.runs)
     # one (seed, run) at a time, the recipe's then the knob's, so an interrupted study leaves comparable pairs
     for s in args.seeds:
         for r in runs:
             collect([s], args.store / BASE, [], (r,), args.quiet)
-            collect([s], folder, list(args.overrides), (r,), args.quiet)
+            collect([s], folder, list(args.overrides), (r,), args.quiet, variant=args.variant)
     base = collect(args.seeds, args.store / BASE, [], runs, args.quiet, train=False)
-    knob = collect(args.seeds, folder, list(args.overrides), runs, args.quiet, train=False)
+    knob = collect(args.seeds, folder, list(args.overrides), runs, args.quiet, train=False, variant=args.variant)
     check_same_clips(base, knob)
     check_same_library(base, knob)
     jb, jk = judge_all(base), judge_all(knob)
     table, _ = compare(jb, jk, args.seeds, runs)
-    lines = [f"## Knob study `{args.name}`: {' '.join('--set ' + o for o in args.overrides)}", "",
+    knob_args = ([f"--variant {args.variant}"] if args.variant else []) + [f"--set {o}" for o in args.overrides]
+    lines = [f"## Knob study `{args.name}`: {' '.join(knob_args)}", "",
              "recipes/deepear.yaml with and without the knob, every protocol run fine-tuned once (until the rule "
              "below has stopped on every curve it is judged on), "
              f"seeds {', '.join(map(str, args.seeds))}, runs {', '.join(runs)}; kept epoch by the recipe's rule (weight average, patience 8), "
