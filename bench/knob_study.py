@@ -240,7 +240,7 @@ def test_rows(jb: dict, jk: dict, seeds: list[int], runs: tuple[str, ...] = RUNS
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--name", required=True, help="study name: folder under --out and section knob_NAME")
+    ap.add_argument("--name", required=True, help="study name: folder under --store and section knob_NAME")
     ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     ap.add_argument("--variant", help="model variant (bench/model_variants.py), e.g. task-towers-256")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
