@@ -28,6 +28,11 @@ def test_reference_bundle_is_complete_and_small(manifest):
     assert set(manifest["tasks"]) >= {"scene", "emotion", "stress", "speaker"}
     card = (BUNDLE / "MODEL_CARD.md").read_text()
     assert "Non-commercial" in card and "proxy" in card and "10 dB" in card
+    # int8 weights stored as uint8 codes + 128: onnxruntime's exact kernel on every CPU, nothing to re-encode
+    import onnx
+
+    from deepear.runtime.int8_graph import exact_u8u8
+    assert exact_u8u8(onnx.load(str(BUNDLE / "model.int8.onnx"))) == 0
 
 
 def test_reference_bundle_runs_with_onnxruntime_alone(data_root):

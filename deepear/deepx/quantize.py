@@ -27,8 +27,8 @@ of 6, and its ranges are stable with the calibration-set size (first layer 4.5-4
 5.9-7.8 with whichever outlier window was drawn); 99.9 clips too much on the SVD model's unbounded
 intermediate activations. Inputs beyond the range saturate at int8 -128/127.
 
-`export_int8_onnx` writes the same arithmetic by hand as QuantizeLinear -> MatMulInteger (int8 weights,
-int32 result) -> Add(int32 bias) -> Cast -> Mul(per-channel scale) -> activation, so onnxruntime and the numpy
+`export_int8_onnx` writes the same arithmetic by hand as QuantizeLinear -> MatMulInteger (int8 codes carried
+as uint8 + 128 on both inputs, int32 result) -> Add(int32 bias) -> Cast -> Mul(per-channel scale) -> activation, so onnxruntime and the numpy
 reference share scales, rounding and saturation (ORT's quantize_static QDQ path recalibrates on its own and
 adds requantisation steps the reference does not have).
 """
@@ -163,6 +163,11 @@ def linear_chain(model: nn.Module) -> LinearChain:
     mean = model.input_mean.detach().cpu().numpy().astype(np.float32)
     std = model.input_std.detach().cpu().numpy().astype(np.float32)
     return LinearChain(mean, std, chains["trunk"], {t: chains[f"heads.{t}"] for t in tasks})
+
+
+def _as_u8(codes: np.ndarray) -> np.ndarray:
+    """int8 codes (any shape) -> the same codes + 128 as uint8 (MatMulInteger subtracts zero point 128)."""
+    return (np.asarray(codes, np.int16) - A_QMIN).astype(np.uint8)
 
 
 def _to_chain(group: str, calls: Sequence[tuple[str, nn.Module]]) -> list[FloatLinear]:
@@ -457,10 +462,12 @@ def export_int8_onnx(model: Int8Model | nn.Module, path: str | Path, x_calib: np
 
     Input `x` (B, input_dim) raw float32 windows; one output per task, named after the task, logits
     (B, n_classes) float32 — the same interface as `deepear.deepx.onnx_export.export_onnx`. Per layer:
-    QuantizeLinear (uint8 with zero point 128, i.e. the int8 code + 128, for onnxruntime's fast u8 x s8
-    kernel; its int8 x int8 kernel measured 15-20x slower here) -> MatMulInteger (zero point 128 subtracted,
-    weights stored int8; the int32 result equals the int8 x int8 product) -> Add (int32 bias) -> Cast ->
-    Mul (per-channel in_scale * w_scale) -> activation.
+    QuantizeLinear (uint8 with zero point 128, i.e. the int8 code + 128) -> MatMulInteger (weights stored
+    uint8 = int8 code + 128, zero point 128 on both inputs; the int32 result equals the int8 x int8 product) ->
+    Add (int32 bias) -> Cast -> Mul (per-channel in_scale * w_scale) -> activation. Both inputs are uint8
+    because onnxruntime's u8 x u8 kernel is exact on every x86 CPU: its u8 x s8 kernel sums pairs of products
+    in int16 with saturation on AVX2 CPUs without VNNI (wrong logits on ~half the windows, measured), and its
+    s8 x s8 kernel measured 7-12x slower than fp32 (docs/deepx_quantize.md).
     Args: model: an Int8Model, or a fp32 MultiTaskDNN quantised here with x_calib (N, input_dim) and method.
     """
     import onnx
@@ -476,7 +483,7 @@ def export_int8_onnx(model: Int8Model | nn.Module, path: str | Path, x_calib: np
         inits.append(numpy_helper.from_array(np.ascontiguousarray(arr), name))
         return name
 
-    zp = const("zero_point_u8", np.array(-A_QMIN, np.uint8))       # uint8 code = int8 code + 128
+    zp = const("zero_point_u8", np.array(-A_QMIN, np.uint8))       # uint8 code = int8 code + 128 (both inputs)
     nodes.append(helper.make_node("Sub", ["x", const("input_mean", model.input_mean)], ["x_centered"]))
     nodes.append(helper.make_node("Div", ["x_centered", const("input_std", model.input_std)], ["x_std"]))
 
@@ -489,7 +496,7 @@ def export_int8_onnx(model: Int8Model | nn.Module, path: str | Path, x_calib: np
             nodes.append(helper.make_node("QuantizeLinear", [src, scale, zp], [f"{p}.x_q"], name=f"{p}.quantize"))
             quantized[(src, lay.in_scale)] = f"{p}.x_q"
         nodes.append(helper.make_node("MatMulInteger", [quantized[(src, lay.in_scale)],
-                                                        const(f"{p}.weight_t", lay.weight.T), zp],
+                                                        const(f"{p}.weight_t", _as_u8(lay.weight.T)), zp, zp],
                                       [f"{p}.acc"], name=f"{p}.matmul"))
         nodes.append(helper.make_node("Add", [f"{p}.acc", const(f"{p}.bias", lay.bias)], [f"{p}.acc_b"]))
         nodes.append(helper.make_node("Cast", [f"{p}.acc_b"], [f"{p}.acc_f"], to=TensorProto.FLOAT))

@@ -32,8 +32,11 @@ class OnnxModel:
         so.inter_op_num_threads = 1
         so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         so.log_severity_level = 3
+        source: str | bytes = str(self.path)
+        if precision == "int8":
+            source = _exact_int8(self.path)
         try:
-            self.session = ort.InferenceSession(str(self.path), so, providers=["CPUExecutionProvider"])
+            self.session = ort.InferenceSession(source, so, providers=["CPUExecutionProvider"])
         except Exception as e:  # onnxruntime raises its own exception types
             raise BundleError(f"{self.path}: onnxruntime cannot load it ({e})") from e
         inputs = self.session.get_inputs()
@@ -64,6 +67,25 @@ class OnnxModel:
             return {t: np.zeros((0, 0), np.float32) for t in self.tasks}
         out = self.session.run(self.tasks, {self.input_name: np.ascontiguousarray(x, dtype=np.float32)})
         return dict(zip(self.tasks, out))
+
+
+def _exact_int8(path: Path) -> str | bytes:
+    """model.int8.onnx as onnxruntime should run it: a bundle exported before November 2026 stores int8
+    weights, which onnxruntime multiplies inexactly on AVX2 CPUs without VNNI; those are re-encoded in memory
+    (deepear.runtime.int8_graph). Returns the path when nothing needs rewriting, else the rewritten bytes."""
+    import onnx
+
+    from deepear.runtime.int8_graph import exact_u8u8
+
+    try:
+        model = onnx.load(str(path))
+    except Exception as e:  # onnx raises DecodeError and others
+        raise BundleError(f"{path}: not a readable ONNX file ({e})") from e
+    if not exact_u8u8(model):
+        return str(path)
+    log.info("%s: exported before deepear's exact int8 encoding; re-encoded in memory (re-export to skip this)",
+             path)
+    return model.SerializeToString()
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
