@@ -14,8 +14,12 @@ old bundles give the right answers without re-exporting. numpy and onnx only.
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    import onnx
 
 log = logging.getLogger(__name__)
 
@@ -23,7 +27,7 @@ ZERO_POINT = 128
 _ZP_NAME = "zero_point_u8_weights"
 
 
-def exact_u8u8(model) -> int:
+def exact_u8u8(model: "onnx.ModelProto") -> int:
     """Rewrite, in place, every MatMulInteger of an `onnx.ModelProto` whose weight (input B) is an int8
     initializer into uint8 codes + 128 with a weight zero point of 128 (the same int32 products).
 
