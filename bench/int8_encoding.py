@@ -1,6 +1,6 @@
 """How onnxruntime computes the bundle's int8 graph with each weight encoding: exactness and latency, one core.
 
-    .venv/bin/python bench/int8_encoding.py [--bundle exported/deepear-4task] [--clips 120] [--write]
+    .venv/bin/python bench/int8_encoding.py [--bundle exported/deepear-4task] [--clips 160] [--write]
 
 `MatMulInteger` with uint8 activations (int8 code + 128) and int8 weights runs onnxruntime's u8 x s8 kernel,
 which on x86 CPUs with AVX2 but no VNNI adds pairs of products in int16 with saturation; with uint8 weights
@@ -127,7 +127,7 @@ def latency(sess, x: np.ndarray, batch: int, runs: int) -> float:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--bundle", type=Path, default=REPO / "exported" / "deepear-4task")
-    ap.add_argument("--clips", type=int, default=120)
+    ap.add_argument("--clips", type=int, default=160)
     ap.add_argument("--write", action="store_true")
     args = ap.parse_args()
     import onnx
