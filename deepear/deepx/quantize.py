@@ -28,9 +28,9 @@ of 6, and its ranges are stable with the calibration-set size (first layer 4.5-4
 intermediate activations. Inputs beyond the range saturate at int8 -128/127.
 
 `export_int8_onnx` writes the same arithmetic by hand as QuantizeLinear -> MatMulInteger (int8 codes carried
-as uint8 + 128 on both inputs, int32 result) -> Add(int32 bias) -> Cast -> Mul(per-channel scale) -> activation, so onnxruntime and the numpy
-reference share scales, rounding and saturation (ORT's quantize_static QDQ path recalibrates on its own and
-adds requantisation steps the reference does not have).
+as uint8 + 128 on both inputs, int32 result) -> Add(int32 bias) -> Cast -> Mul(per-channel scale) -> activation,
+so onnxruntime and the numpy reference share scales, rounding and saturation (ORT's quantize_static QDQ path
+recalibrates on its own and adds requantisation steps the reference does not have).
 """
 from __future__ import annotations
 
@@ -466,7 +466,7 @@ def export_int8_onnx(model: Int8Model | nn.Module, path: str | Path, x_calib: np
     uint8 = int8 code + 128, zero point 128 on both inputs; the int32 result equals the int8 x int8 product) ->
     Add (int32 bias) -> Cast -> Mul (per-channel in_scale * w_scale) -> activation. Both inputs are uint8
     because onnxruntime's u8 x u8 kernel is exact on every x86 CPU: its u8 x s8 kernel sums pairs of products
-    in int16 with saturation on AVX2 CPUs without VNNI (wrong logits on ~half the windows, measured), and its
+    in int16 with saturation on AVX2 CPUs without VNNI (other top classes on 12-48% of windows, measured), and its
     s8 x s8 kernel measured 7-12x slower than fp32 (docs/deepx_quantize.md).
     Args: model: an Int8Model, or a fp32 MultiTaskDNN quantised here with x_calib (N, input_dim) and method.
     """
