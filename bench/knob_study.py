@@ -24,7 +24,8 @@ JSON) is kept under --store/<name>/<seed>/<run>.json, the recipe's own under --s
 is in the repository and is committed, so a study of ~28 fine-tunings can span sessions and machines; a summary
 whose recipe hash no longer matches recipes/deepear.yaml (with its overrides and seed) is an error, never reused,
 and so is a comparison of summaries trained with different deepear/ code (each records git's tree hash of the
-committed package; training with uncommitted changes there is refused).
+committed package; training with uncommitted changes there is refused) or on CPUs whose kernels round differently
+(each records torch's CPU capability, e.g. AVX2 or AVX512).
 
 Rule (the "epoch_selection" study's, written before it ran): the knob replaces the recipe when its cross-fitted
 fold score (mean validation accuracy of emotion, stress, scene and ESC-10 over fold0-5 and the seeds) gains >= 0.5
@@ -78,12 +79,24 @@ def library_tree() -> str:
     return git("rev-parse", "HEAD:deepear")
 
 
+def cpu_kernels() -> str:
+    """The CPU instruction set torch's kernels dispatch to here ("AVX2", "AVX512", ...): float32 sums are rounded
+    differently on each, so one recipe trained on two of them follows two trajectories (measured: its cross-fitted
+    score moved by +0.02 / -0.12 points on fold0 / fold1 between the machine of the earlier sessions and an AVX2
+    one, with identical training code)."""
+    import torch
+    return str(torch.backends.cpu.get_cpu_capability())
+
+
 def check_same_library(*stores: dict) -> None:
-    """Every compared summary must come from the same deepear/ code (a library change moves both sides)."""
-    trees = {sm["deepear_tree"]: key for got in stores for key, sm in got.items()}
-    if len(trees) > 1:
-        raise SystemExit(f"the summaries were trained with different deepear/ code (git trees {sorted(trees)}; e.g. "
-                         f"seed/run {list(trees.values())}): recompute the older side (delete its folder in the store)")
+    """Every compared summary must come from the same deepear/ code (a library change moves both sides) and the
+    same CPU kernels (summaries from before this was recorded count as "unknown", comparable only with each
+    other)."""
+    for field, what in (("deepear_tree", "deepear/ code (git trees"), ("cpu", "CPU kernels (")):
+        seen = {sm.get(field, "unknown"): key for got in stores for key, sm in got.items()}
+        if len(seen) > 1:
+            raise SystemExit(f"the summaries were trained with different {what}{sorted(seen)}; e.g. seed/run "
+                             f"{list(seen.values())}): recompute the older side (delete its files in the store)")
 
 
 def clips_hash(traj: dict[str, np.ndarray]) -> str:
@@ -99,7 +112,7 @@ def summarise(traj: dict[str, np.ndarray], seed: int, run: str, recipe_hash: str
     w = WEIGHTS.index(RULE.weights)
     c = curves(traj, w, halves(traj, seed, run))
     return {"seed": seed, "run": run, "recipe_hash": recipe_hash, "overrides": overrides,
-            **({"variant": variant} if variant else {}), "deepear_tree": tree,
+            **({"variant": variant} if variant else {}), "deepear_tree": tree, "cpu": cpu_kernels(),
             "weights": RULE.weights, "epochs": int(traj["test"].shape[1]), "seconds": round(seconds, 1),
             "val_clips_sha256": clips_hash(traj), "test_tasks": [str(t) for t in traj["test_tasks"]],
             "curves": {k: [round(float(v), 6) for v in c[k]] for k in ("all", "a", "b")},

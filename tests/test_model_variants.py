@@ -1,12 +1,9 @@
 """bench/model_variants.py: architectures judged by bench/knob_study.py before they are built into deepear/."""
 from __future__ import annotations
 
-import json
-
 import pytest
 import torch
 
-from bench import knob_study
 from bench.model_variants import TaskTowerDNN, builder
 from deepear.model.rbm import BernoulliRBM, GaussianBernoulliRBM, init_trunk_from_rbms
 
@@ -52,17 +49,3 @@ def test_unknown_variant_names_the_known_ones():
         builder("towers")
     with pytest.raises(SystemExit, match="unknown"):
         builder("task-towers-0")
-
-
-def test_study_folder_records_the_variant(tmp_path):
-    folder = tmp_path / "towers"
-    knob_study.check_overrides(folder, [], "task-towers-8")
-    assert json.loads((folder / "overrides.json").read_text()) == {"set": [], "variant": "task-towers-8"}
-    knob_study.check_overrides(folder, [], "task-towers-8")                   # same knob: accepted
-    with pytest.raises(SystemExit, match="use another --name"):
-        knob_study.check_overrides(folder, [], "task-towers-16")
-    with pytest.raises(SystemExit, match="unknown"):
-        knob_study.check_overrides(tmp_path / "other", [], "wide-heads")
-    plain = tmp_path / "plain"
-    knob_study.check_overrides(plain, ["model.dropout=0.3"])
-    assert json.loads((plain / "overrides.json").read_text()) == ["model.dropout=0.3"]
