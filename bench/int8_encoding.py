@@ -7,8 +7,8 @@ which on x86 CPUs with AVX2 but no VNNI adds pairs of products in int16 with sat
 (code + 128, zero point 128: what `deepear export` writes since November 2026) it runs the u8 x u8 kernel,
 which is exact. Both graphs hold the same codes and scales. On the 1.28 s windows of real clips (ESC-10 and
 RAVDESS, the bundle's own front end) this measures each encoding's top-1 agreement and largest logit difference
-with the exact integer arithmetic (the graph interpreted node by node in numpy, int64 products), and latency at batch 1 and 256 (median of 5 interleaved rounds, each the median of 300 /
-30 runs; onnxruntime and BLAS on one thread). fp32 (model.onnx) is the baseline. Writes the "int8_encoding"
+with the exact integer arithmetic (the graph interpreted node by node in numpy, int64 products), and latency
+at batch 1 and 256 (median of 5 interleaved rounds, each the median of 300 / 30 runs; onnxruntime and BLAS on one thread). fp32 (model.onnx) is the baseline. Writes the "int8_encoding"
 section of docs/benchmarks.md with --write.
 """
 from __future__ import annotations
@@ -91,27 +91,6 @@ def reference(model) -> Callable[[np.ndarray], dict[str, np.ndarray]]:
     return run
 
 
-def old_encoding(model):
-    """The same graph as exported before November 2026: int8 weight codes, no weight zero point."""
-    import onnx
-    from onnx import numpy_helper
-
-    old = onnx.ModelProto()
-    old.CopyFrom(model)
-    inits = {i.name: i for i in old.graph.initializer}
-    for node in old.graph.node:
-        if node.op_type == "MatMulInteger" and len(node.input) == 4:
-            w = inits[node.input[1]]
-            codes = numpy_helper.to_array(w).astype(np.int16) - np.int16(numpy_helper.to_array(inits[node.input[3]]))
-            w.CopyFrom(numpy_helper.from_array(codes.astype(np.int8), w.name))
-            del node.input[3:]
-    used = {i for node in old.graph.node for i in node.input}
-    keep = [i for i in old.graph.initializer if i.name in used]
-    del old.graph.initializer[:]
-    old.graph.initializer.extend(keep)
-    return old
-
-
 def latency(sess, x: np.ndarray, batch: int, runs: int) -> float:
     """Median ms of `runs` calls on the first `batch` windows."""
     xb = np.ascontiguousarray(x[:batch])
@@ -137,11 +116,11 @@ def main() -> int:
     if len(x) < 256:
         raise SystemExit(f"only {len(x)} non-silent windows; raise --clips")
     new = onnx.load(str(args.bundle / "model.int8.onnx"))
-    from deepear.runtime.int8_graph import exact_u8u8
+    from deepear.runtime.int8_graph import exact_u8u8, legacy_u8s8
     exact_u8u8(new)                                   # a bundle exported before the change: re-encoded first
     graphs = {"fp32 (model.onnx)": onnx.load(str(args.bundle / "model.onnx")),
               "int8, weights uint8 + 128 (u8 x u8 kernel)": new,
-              "int8, weights int8 (u8 x s8 kernel; before Nov 2026)": old_encoding(new)}
+              "int8, weights int8 (u8 x s8 kernel; before Nov 2026)": legacy_u8s8(new)}
     so = ort.SessionOptions()
     so.intra_op_num_threads = so.inter_op_num_threads = 1
     sessions = {k: ort.InferenceSession(g.SerializeToString(), so, providers=["CPUExecutionProvider"])

@@ -18,7 +18,6 @@ Variants:
 from __future__ import annotations
 
 import re
-import types
 from collections import OrderedDict
 from collections.abc import Callable
 
@@ -80,4 +79,4 @@ def builder(name: str) -> Builder:
 def apply(exp: Experiment, name: str) -> None:
     """Make `exp.build_model` build variant `name` (for this Experiment object only)."""
     build = builder(name)
-    exp.build_model = types.MethodType(lambda self: build(self), exp)  # type: ignore[method-assign]
+    exp.build_model = lambda: build(exp)  # type: ignore[method-assign]

@@ -6,27 +6,13 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 import torch
-from onnx import TensorProto, numpy_helper
+from onnx import TensorProto
 
 from deepear.deepx.quantize import export_int8_onnx, quantize_model
 from deepear.model.dnn import MultiTaskDNN
-from deepear.runtime.int8_graph import exact_u8u8
+from deepear.runtime.int8_graph import exact_u8u8, legacy_u8s8
 
 TASKS = {"emotion": 5, "scene": 4}
-
-
-def _old_encoding(model: onnx.ModelProto) -> onnx.ModelProto:
-    """The encoding of bundles exported before the fix: weights int8 (code), no weight zero point."""
-    old = onnx.ModelProto()
-    old.CopyFrom(model)
-    inits = {i.name: i for i in old.graph.initializer}
-    for node in old.graph.node:
-        if node.op_type == "MatMulInteger":
-            w = inits[node.input[1]]
-            codes = numpy_helper.to_array(w).astype(np.int16) - 128
-            w.CopyFrom(numpy_helper.from_array(codes.astype(np.int8), w.name))
-            del node.input[3:]
-    return old
 
 
 def _run(model: onnx.ModelProto, x: np.ndarray) -> dict[str, np.ndarray]:
@@ -56,7 +42,7 @@ def test_export_writes_uint8_weights_and_onnxruntime_matches_numpy(tmp_path):
 
 def test_old_bundle_graph_is_reencoded_to_the_same_products(tmp_path):
     q, model, x = _int8_model(tmp_path)
-    old = _old_encoding(model)
+    old = legacy_u8s8(model)
     weights = [i for i in old.graph.initializer if i.name.endswith(".weight_t")]
     assert weights and all(i.data_type == TensorProto.INT8 for i in weights)
     n_matmul = sum(n.op_type == "MatMulInteger" for n in old.graph.node)
@@ -76,7 +62,7 @@ def test_runtime_loads_an_old_int8_bundle_exactly(tmp_path):
 
     q, model, x = _int8_model(tmp_path)
     path = tmp_path / "old.int8.onnx"
-    before = _old_encoding(model).SerializeToString()
+    before = legacy_u8s8(model).SerializeToString()
     path.write_bytes(before)
     source = onnx_model._exact_int8(path)
     assert isinstance(source, bytes) and path.read_bytes() == before  # rewritten in memory, file untouched

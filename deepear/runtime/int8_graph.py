@@ -61,9 +61,32 @@ def exact_u8u8(model: "onnx.ModelProto") -> int:
         node.input.extend([rewritten[b.name], a_zp, _ZP_NAME])
         n += 1
     if n:
-        used = {i for node in graph.node for i in node.input}
-        keep = [i for i in graph.initializer if i.name in used]
-        del graph.initializer[:]
-        graph.initializer.extend(keep)
+        _drop_unused_initializers(graph)
         log.debug("int8 graph: %d MatMulInteger weight(s) re-encoded as uint8 + 128 (exact on every CPU)", n)
     return n
+
+
+def legacy_u8s8(model: "onnx.ModelProto") -> "onnx.ModelProto":
+    """A copy of a current int8 graph in the encoding of bundles exported before November 2026 (int8 weight codes,
+    no weight zero point): the inverse of `exact_u8u8`, for measuring and testing what old bundles compute."""
+    import onnx
+    from onnx import numpy_helper
+
+    old = onnx.ModelProto()
+    old.CopyFrom(model)
+    inits = {i.name: i for i in old.graph.initializer}
+    for node in old.graph.node:
+        if node.op_type == "MatMulInteger" and len(node.input) == 4:
+            w = inits[node.input[1]]
+            codes = numpy_helper.to_array(w).astype(np.int16) - numpy_helper.to_array(inits[node.input[3]])
+            w.CopyFrom(numpy_helper.from_array(codes.astype(np.int8), w.name))
+            del node.input[3:]
+    _drop_unused_initializers(old.graph)
+    return old
+
+
+def _drop_unused_initializers(graph: "onnx.GraphProto") -> None:
+    used = {i for node in graph.node for i in node.input}
+    keep = [i for i in graph.initializer if i.name in used]
+    del graph.initializer[:]
+    graph.initializer.extend(keep)
