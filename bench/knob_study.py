@@ -82,8 +82,8 @@ def library_tree() -> str:
 def cpu_kernels() -> str:
     """The CPU instruction set torch's kernels dispatch to here ("AVX2", "AVX512", ...): float32 sums are rounded
     differently on each, so one recipe trained on two of them follows two trajectories (measured: its cross-fitted
-    score moved by +0.02 / -0.12 points on fold0 / fold1 between the machine of the earlier sessions and an AVX2
-    one, with identical training code)."""
+    score moved by -0.13 to +0.86 points per run between the machine of the earlier sessions and an AVX2 one,
+    with identical training code; docs/training.md)."""
     import torch
     return str(torch.backends.cpu.get_cpu_capability())
 
@@ -92,7 +92,7 @@ def check_same_library(*stores: dict) -> None:
     """Every compared summary must come from the same deepear/ code (a library change moves both sides) and the
     same CPU kernels (summaries from before this was recorded count as "unknown", comparable only with each
     other)."""
-    for field, what in (("deepear_tree", "deepear/ code (git trees"), ("cpu", "CPU kernels (")):
+    for field, what in (("deepear_tree", "deepear/ code (git trees "), ("cpu", "CPU kernels (")):
         seen = {sm.get(field, "unknown"): key for got in stores for key, sm in got.items()}
         if len(seen) > 1:
             raise SystemExit(f"the summaries were trained with different {what}{sorted(seen)}; e.g. seed/run "
@@ -272,6 +272,12 @@ def main() -> int:
     folder = args.store / args.name
     check_overrides(folder, args.overrides, args.variant)
     runs = tuple(r for r in RUNS if r in args.runs)
+    # stored summaries of other library code or CPU kernels would only be refused after hours of training: now
+    here = {("this", "machine"): {"deepear_tree": library_tree(), "cpu": cpu_kernels()}}
+    for stored in (BASE, args.name):
+        done = collect(args.seeds, args.store / stored, [] if stored == BASE else list(args.overrides), runs,
+                       args.quiet, train=False, variant=None if stored == BASE else args.variant)
+        check_same_library(done, here)
     # one (seed, run) at a time, the recipe's then the knob's, so an interrupted study leaves comparable pairs
     for s in args.seeds:
         for r in runs:
