@@ -224,7 +224,7 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
             raise ConfigError(f"{where}: expected a mapping, got {type(value).__name__}")
         base = FrontEndConfig().to_dict()
         merged = {**base, **value}
-        for sub in ("silence", "voicing"):
+        for sub in ("silence", "voicing", "pitch"):
             if isinstance(value.get(sub), dict):
                 merged[sub] = {**base[sub], **value[sub]}
         try:

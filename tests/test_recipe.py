@@ -29,6 +29,9 @@ def test_shipped_recipes_load(name):
     ({"tasks": {"mood": {}}}, r"tasks\.mood: unknown task"),
     ({"tasks": {"scene": {"window": 1}}}, r"unknown key\(s\) tasks\.scene\.window"),
     ({"front_end": {"n_melz": 3}}, r"n_melz"),
+    ({"front_end": {"pitch_stats": ["st_mean", "st_height"]}}, r"pitch_stats .* unknown or repeated"),
+    ({"front_end": {"pitch": {"fmin": 80}}}, r"front_end\.pitch: unknown key\(s\) \['fmin'\]"),
+    ({"front_end": {"pitch": {"fmin_hz": "low"}}}, r"front_end"),
     ({"data": {"fraction": 0.0}}, r"data\.fraction"),
     ({"protocol": {"runs": ["fold9x"]}}, r"protocol\.runs"),
     ({"eval": {"baselines": ["hmm"]}}, r"unknown baseline"),
@@ -82,3 +85,11 @@ def test_new_sections_at_their_defaults_keep_old_recipe_hashes():
     assert parse_recipe({"mixing": {"label_min_snr_db": {"scene": 10}}}).hash() != r.hash()
     assert parse_recipe({"protocol": {"val_snrs_db": []}}).hash() == r.hash()       # and protocol.val_snrs_db
     assert parse_recipe({"protocol": {"val_snrs_db": [0]}}).hash() != r.hash()
+    assert parse_recipe({"front_end": {"pitch_stats": [], "pitch": {"fmin_hz": 75.0}}}).hash() == r.hash()
+    assert parse_recipe({"front_end": {"pitch_stats": ["st_mean"]}}).hash() != r.hash()
+
+
+def test_pitch_overrides_merge_into_the_front_end():
+    r = parse_recipe({}, ["front_end.pitch_stats=[st_mean, voiced_frac]", "front_end.pitch={fmax_hz: 400}"])
+    assert r.front_end.pitch_stats == ("st_mean", "voiced_frac")
+    assert (r.front_end.pitch.fmax_hz, r.front_end.pitch.fmin_hz) == (400.0, 75.0)   # the rest at its defaults

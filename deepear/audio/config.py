@@ -9,12 +9,18 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
 from deepear.errors import ConfigError
 
 STAT_NAMES = ("mean", "std", "min", "max", "median", "p25", "p75")
+# Prosody statistics of a window's pitch track (deepear.audio.pitch): share of voiced frames, F0 in semitones
+# re 100 Hz (mean, std, p10, median, p90, p90 - p10), F0 movement between consecutive voiced frames (median of
+# its magnitude, std; semitones per hop) and the YIN aperiodicity of the window's frames (mean, p25).
+PITCH_STAT_NAMES = ("voiced_frac", "st_mean", "st_std", "st_p10", "st_median", "st_p90", "st_range",
+                    "dst_absmed", "dst_std", "aper_mean", "aper_p25")
 
 
 @dataclass(frozen=True)
@@ -42,6 +48,17 @@ class VoicingConfig:
                                      # statistics use exceeds this
     max_hz: float = 3400.0           # the indicator only looks below this (8 kHz-origin audio looks the same)
     model_path: str = ""             # voicing MLP weights (JSON); "" = the shipped deepear/audio/voicing_model.json
+
+
+@dataclass(frozen=True)
+class PitchConfig:
+    """YIN pitch tracker on each front-end frame (deepear.audio.pitch); used only when `pitch_stats` is set."""
+
+    fmin_hz: float = 75.0            # lowest F0 searched; the frame (n_fft samples) must hold the longest lag
+                                     # plus an integration window as long: fmin_hz >= 2 sample_rate / n_fft
+    fmax_hz: float = 500.0           # highest F0 searched
+    threshold: float = 0.15          # YIN's absolute threshold on the cumulative-mean-normalised difference
+    voiced_max: float = 0.3          # a frame is voiced when the normalised difference at its lag is below this
 
 
 @dataclass(frozen=True)
@@ -78,6 +95,9 @@ class FrontEndConfig:
                                      # / (2 sum_k k^2), k = 1..K, frames beyond the window edge repeated
     silence: SilenceConfig = field(default_factory=SilenceConfig)
     voicing: VoicingConfig = field(default_factory=VoicingConfig)
+    pitch_stats: tuple[str, ...] = ()  # prosody statistics appended to every window vector (PITCH_STAT_NAMES);
+                                       # set: analyze() also tracks pitch per frame (cached with the frames)
+    pitch: PitchConfig = field(default_factory=PitchConfig)
 
     def __post_init__(self) -> None:
         if self.sample_rate <= 0 or self.n_fft <= 0 or self.n_mels <= 0:
@@ -109,6 +129,23 @@ class FrontEndConfig:
             raise ConfigError(f"front end: log_range_db must be positive or null, got {self.log_range_db}")
         if self.window != "hann":
             raise ConfigError(f"front end: only window='hann' is supported, got {self.window!r}")
+        unknown = [s for s in self.pitch_stats if s not in PITCH_STAT_NAMES]
+        if unknown or len(set(self.pitch_stats)) != len(self.pitch_stats):
+            raise ConfigError(f"front end: pitch_stats {list(self.pitch_stats)}: unknown or repeated statistics; "
+                              f"choose from {list(PITCH_STAT_NAMES)}")
+        p = self.pitch
+        if not 0 < p.fmin_hz < p.fmax_hz <= self.sample_rate / 4:
+            raise ConfigError(f"front end: pitch needs 0 < fmin_hz < fmax_hz <= sample_rate/4, got "
+                              f"{p.fmin_hz}, {p.fmax_hz}")
+        tau_max = math.ceil(self.sample_rate / p.fmin_hz)
+        if self.pitch_stats and self.n_fft - tau_max < tau_max:
+            raise ConfigError(f"front end: pitch.fmin_hz={p.fmin_hz} needs lags up to {tau_max} samples, too long "
+                              f"for frames of n_fft={self.n_fft}: YIN's integration window (n_fft - lag) must hold "
+                              f"the longest period, so fmin_hz >= {2 * self.sample_rate / self.n_fft:g} (raise "
+                              "fmin_hz or n_fft)")
+        if not 0 < p.threshold <= p.voiced_max <= 1:
+            raise ConfigError(f"front end: pitch needs 0 < threshold <= voiced_max <= 1, got {p.threshold}, "
+                              f"{p.voiced_max}")
 
     # Derived sizes -------------------------------------------------------------------------------------
     @property
@@ -128,17 +165,18 @@ class FrontEndConfig:
 
     @property
     def dim(self) -> int:
-        """Length of the per-window input vector: n_bands * (len(stats) + len(delta_stats)).
+        """Length of the per-window input vector: n_bands * (len(stats) + len(delta_stats)) + len(pitch_stats).
 
         Layout: the statistics of the values, band-major (band0 stats, band1 stats, ...), then the statistics
-        of their deltas, band-major."""
-        return self.n_bands * (len(self.stats) + len(self.delta_stats))
+        of their deltas, band-major, then the pitch statistics."""
+        return self.n_bands * (len(self.stats) + len(self.delta_stats)) + len(self.pitch_stats)
 
     # Serialisation -------------------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
         d["stats"] = list(self.stats)
         d["delta_stats"] = list(self.delta_stats)
+        d["pitch_stats"] = list(self.pitch_stats)
         return d
 
     def to_json(self) -> str:
@@ -148,7 +186,7 @@ class FrontEndConfig:
     def from_dict(cls, d: dict[str, Any]) -> "FrontEndConfig":
         """Build from a dict; unknown keys are an error that names them."""
         d = dict(d)
-        sub = {"silence": SilenceConfig, "voicing": VoicingConfig}
+        sub = {"silence": SilenceConfig, "voicing": VoicingConfig, "pitch": PitchConfig}
         kwargs: dict[str, Any] = {}
         for f in dataclasses.fields(cls):
             if f.name not in d:
@@ -156,7 +194,7 @@ class FrontEndConfig:
             v = d.pop(f.name)
             if f.name in sub:
                 v = _sub_from_dict(sub[f.name], v, f"front_end.{f.name}")
-            elif f.name in ("stats", "delta_stats"):
+            elif f.name in ("stats", "delta_stats", "pitch_stats"):
                 if not isinstance(v, (list, tuple)):
                     raise ConfigError(f"front_end.{f.name}: expected a list of statistic names, got {v!r}")
                 v = tuple(v)
@@ -179,19 +217,23 @@ class FrontEndConfig:
 
     def frames_hash(self) -> str:
         """Hash of the parameters that shape the frame-level features (the feature cache's key): the summary
-        statistics (stats, delta_stats, delta_width) only act on cached frames, so they are left out."""
+        statistics (stats, delta_stats, delta_width) only act on cached frames, so they are left out; of
+        pitch_stats only whether it is set counts (the frames then carry a pitch track)."""
         return self.frames_config().hash()
 
     def frames_config(self) -> "FrontEndConfig":
         """This configuration with the summary-statistics parameters at their defaults (see frames_hash)."""
-        defaults = {f.name: f.default for f in dataclasses.fields(FrontEndConfig) if f.name in SUMMARY_PARAMS}
+        defaults: dict[str, Any] = {f.name: f.default for f in dataclasses.fields(FrontEndConfig)
+                                    if f.name in SUMMARY_PARAMS}
+        defaults["pitch_stats"] = PITCH_STAT_NAMES if self.pitch_stats else ()
         return dataclasses.replace(self, **defaults)
 
 
 # Parameters that only shape the window statistics, not the cached frames (see FrontEndConfig.frames_hash).
 SUMMARY_PARAMS = ("stats", "delta_stats", "delta_width")
 # Parameters added after the first release, with their defaults as `to_dict` writes them (see FrontEndConfig.hash).
-LATER_FRONT_END_DEFAULTS: dict[str, Any] = {"delta_stats": [], "delta_width": 2}
+LATER_FRONT_END_DEFAULTS: dict[str, Any] = {"delta_stats": [], "delta_width": 2, "pitch_stats": [],
+                                            "pitch": dataclasses.asdict(PitchConfig())}
 
 
 def without_later_defaults(section: dict[str, Any],

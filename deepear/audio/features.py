@@ -192,7 +192,7 @@ def band_values(log_mel_frames: np.ndarray, cfg: FrontEndConfig) -> np.ndarray:
 
 
 # Summary statistics ---------------------------------------------------------------------------------------
-_QUANTILES = {"p25": 0.25, "median": 0.5, "p75": 0.75}
+_QUANTILES = {"p10": 0.1, "p25": 0.25, "median": 0.5, "p75": 0.75, "p90": 0.9}   # p10, p90: pitch statistics
 
 
 def summary_stats_batch(values: np.ndarray, mask: np.ndarray, stats: tuple[str, ...]) -> np.ndarray:
@@ -303,7 +303,8 @@ def summary_stats(values: np.ndarray, stats: tuple[str, ...]) -> np.ndarray:
 
 def feature_names(cfg: FrontEndConfig) -> list[str]:
     """Names of the input vector's entries, e.g. 'mel03_p75', 'mfcc00_mean', 'dmel03_std' (a delta statistic),
-    in the order of `window_vectors`."""
+    'pitch_st_mean' (a pitch statistic), in the order of the window vector."""
     prefix = "mfcc" if cfg.feature == "mfcc" else "mel"
     return ([f"{prefix}{b:02d}_{s}" for b in range(cfg.n_bands) for s in cfg.stats]
-            + [f"d{prefix}{b:02d}_{s}" for b in range(cfg.n_bands) for s in cfg.delta_stats])
+            + [f"d{prefix}{b:02d}_{s}" for b in range(cfg.n_bands) for s in cfg.delta_stats]
+            + [f"pitch_{s}" for s in cfg.pitch_stats])

@@ -21,9 +21,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from deepear.audio import silence, voicing
+from deepear.audio import pitch, silence, voicing
 from deepear.audio.config import FrontEndConfig
-from deepear.audio.features import band_values, frame_energy_db, log_mel_from_power, power_spectrum, window_vectors
+from deepear.audio.features import (band_values, frame_energy_db, frame_signal, log_mel_from_power, power_spectrum,
+                                    window_vectors)
 from deepear.errors import ConfigError
 
 
@@ -37,6 +38,8 @@ class FrameFeatures:
     speech_prob: np.ndarray  # (T,) float32 voicing indicator's P(speech) per frame
     hop_s: float
     n_samples: int
+    pitch: np.ndarray | None = None  # (T, 2) float32 F0 Hz and aperiodicity (`pitch.pitch_track`) when
+                                     # cfg.pitch_stats is set, else None
 
     @property
     def n_frames(self) -> int:
@@ -73,8 +76,9 @@ def analyze(y: np.ndarray, cfg: FrontEndConfig, voicing_model: voicing.VoicingMo
     lm = log_mel_from_power(power, cfg)
     active = silence.active_frames(energy, cfg.hop_ms / 1000.0, cfg.silence)
     speech = voicing.speech_prob(power, lm, energy, cfg, model=voicing_model)
+    track = pitch.pitch_track(frame_signal(y, cfg), cfg) if cfg.pitch_stats else None
     return FrameFeatures(values=band_values(lm, cfg), energy_db=energy, active=active, speech_prob=speech,
-                         hop_s=cfg.hop_ms / 1000.0, n_samples=int(np.asarray(y).shape[0]))
+                         hop_s=cfg.hop_ms / 1000.0, n_samples=int(np.asarray(y).shape[0]), pitch=track)
 
 
 def window_bounds(n_frames: int, cfg: FrontEndConfig, window_s: float, hop_s: float) -> np.ndarray:
@@ -132,6 +136,11 @@ def summarize_bounds(ff: FrameFeatures, cfg: FrontEndConfig, bounds: np.ndarray,
     idx, sel, silent = window_selection(ff, cfg, bounds)
     active = ff.active[idx]
     x = window_vectors(ff.values[idx], sel, cfg) if n else np.zeros((0, cfg.dim), np.float32)
+    if cfg.pitch_stats and n:
+        if ff.pitch is None:
+            raise ConfigError("front end: pitch_stats is set but these frames carry no pitch track (computed "
+                              "with another front-end configuration)")
+        x = np.concatenate([x, pitch.window_stats(ff.pitch[idx], sel, cfg)], axis=1)
     k = sel.sum(axis=1)
     score = np.where(silent, 0.0, (ff.speech_prob[idx] * sel).sum(axis=1) / np.maximum(k, 1)).astype(np.float32)
     voiced = ~silent & (score > cfg.voicing.window_threshold)

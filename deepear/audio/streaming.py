@@ -26,9 +26,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from deepear.audio import voicing
+from deepear.audio import pitch, voicing
 from deepear.audio.config import FrontEndConfig
-from deepear.audio.features import band_values, frame_energy_db, log_mel_from_power, power_spectrum
+from deepear.audio.features import band_values, frame_energy_db, frame_signal, log_mel_from_power, power_spectrum
 from deepear.audio.frontend import FrameFeatures, Windows, summarize_bounds
 from deepear.audio.io import RESAMPLE_QUALITY, check_rate
 from deepear.audio.silence import NoiseFloorTracker
@@ -44,6 +44,7 @@ class Frames:
     energy_db: np.ndarray    # (T,) float32 dBFS
     active: np.ndarray       # (T,) bool
     speech_prob: np.ndarray  # (T,) float32
+    pitch: np.ndarray | None = None   # (T, 2) float32 when cfg.pitch_stats is set (FrameFeatures.pitch)
 
     def __len__(self) -> int:
         return int(self.values.shape[0])
@@ -83,8 +84,11 @@ class FrameStream:
         if n == 0:
             self._buf = np.array(buf, dtype=np.float32, copy=True)
             return Frames(start, np.zeros((0, cfg.n_bands), np.float32), np.zeros(0, np.float32),
-                          np.zeros(0, bool), np.zeros(0, np.float32))
+                          np.zeros(0, bool), np.zeros(0, np.float32),
+                          np.zeros((0, 2), np.float32) if cfg.pitch_stats else None)
         power = power_spectrum(buf[: (n - 1) * hop + cfg.n_fft], cfg)
+        # YIN is per frame (float64 rows): the same numbers however many frames one call holds
+        track = pitch.pitch_track(frame_signal(buf[: (n - 1) * hop + cfg.n_fft], cfg), cfg) if cfg.pitch_stats else None
         self._buf = np.array(buf[n * hop:], dtype=np.float32, copy=True)
         energy = frame_energy_db(power, cfg)
         # log_mel_from_power projects in float64 and rounds once, so a frame's values do not depend on how
@@ -95,7 +99,7 @@ class FrameStream:
         speech = (self._vmodel.predict(np.repeat(feats, 2, axis=0))[:1] if n == 1
                   else self._vmodel.predict(feats))
         self.n_frames += n
-        return Frames(start, band_values(lm, cfg), energy, active, speech)
+        return Frames(start, band_values(lm, cfg), energy, active, speech, track)
 
 
 class WindowAssembler:
@@ -135,11 +139,12 @@ class WindowAssembler:
             c = list(self._chunks)
             merged = Frames(self._first, np.concatenate([f.values for f in c]),
                             np.concatenate([f.energy_db for f in c]), np.concatenate([f.active for f in c]),
-                            np.concatenate([f.speech_prob for f in c]))
+                            np.concatenate([f.speech_prob for f in c]),
+                            None if c[0].pitch is None else np.concatenate([f.pitch for f in c]))
             self._chunks = deque([merged])
         f = self._chunks[0]
         return FrameFeatures(values=f.values, energy_db=f.energy_db, active=f.active, speech_prob=f.speech_prob,
-                             hop_s=self.cfg.hop_ms / 1000.0, n_samples=0)
+                             hop_s=self.cfg.hop_ms / 1000.0, n_samples=0, pitch=f.pitch)
 
     def _drop_before(self, frame: int) -> None:
         """Forget the frames before stream index `frame`."""
@@ -153,7 +158,7 @@ class WindowAssembler:
             else:
                 cut = frame - self._first
                 self._chunks[0] = Frames(frame, f.values[cut:], f.energy_db[cut:], f.active[cut:],
-                                         f.speech_prob[cut:])
+                                         f.speech_prob[cut:], None if f.pitch is None else f.pitch[cut:])
                 self._first = frame
                 self._held -= cut
         if not self._chunks:

@@ -206,13 +206,17 @@ def _compute_one(args: tuple[str, str, str]) -> tuple[str, float, str | None]:
 
 
 def _frames_to(ff: FrameFeatures) -> dict[str, np.ndarray]:
-    return dict(values=ff.values, energy_db=ff.energy_db, active=ff.active, speech_prob=ff.speech_prob,
-                hop_s=np.float64(ff.hop_s), n_samples=np.int64(ff.n_samples))
+    out = dict(values=ff.values, energy_db=ff.energy_db, active=ff.active, speech_prob=ff.speech_prob,
+               hop_s=np.float64(ff.hop_s), n_samples=np.int64(ff.n_samples))
+    if ff.pitch is not None:
+        out["pitch"] = ff.pitch
+    return out
 
 
 def _frames_from(z) -> FrameFeatures:
     return FrameFeatures(values=z["values"], energy_db=z["energy_db"], active=z["active"],
-                         speech_prob=z["speech_prob"], hop_s=float(z["hop_s"]), n_samples=int(z["n_samples"]))
+                         speech_prob=z["speech_prob"], hop_s=float(z["hop_s"]), n_samples=int(z["n_samples"]),
+                         pitch=z["pitch"] if "pitch" in z.files else None)
 
 
 def _atomic_savez(dest: Path, /, **arrays: np.ndarray) -> None:

@@ -61,6 +61,8 @@ def check_supported(cfg: FrontEndConfig) -> None:
         problems.append(f"mel layout n_mels={cfg.n_mels}, fmin_hz={cfg.fmin_hz}, fmax_hz={cfg.fmax_hz}, "
                         f"mel_htk={cfg.mel_htk}, mel_norm={cfg.mel_norm!r} (the C port shares the voicing "
                         f"indicator's 32 Slaney bands over 0-{ref.fmax_hz:g} Hz)")
+    if cfg.pitch_stats:
+        problems.append(f"pitch_stats={list(cfg.pitch_stats)} (the pitch tracker is not ported to C yet)")
     if problems:
         raise ConfigError("C library: unsupported front-end configuration: " + "; ".join(problems))
 
