@@ -6,8 +6,9 @@ The front end gives the model 32 log-mel bands summarised per window: 32 mel ban
 of a voice, so the model sees pitch only indirectly, while prosody (F0 level, range and movement) is the classic
 cue for emotion and arousal. This asks whether 11 prosody statistics of a YIN pitch track (`bench/pitch_track.py`:
 voiced share, F0 mean/std/p10/p50/p90/range in semitones, F0 movement, aperiodicity) add to the recipe's
-320-value vector, before anything is built into `deepear/` (which would mean a C port, a cache format and
-retraining every stored trajectory).
+320-value vector. It ran before anything was built into `deepear/`; the library's `front_end.pitch_stats`
+(deepear/audio/pitch.py) is the "32 ms" configuration here (the front end's own frames, 75-500 Hz), with the
+statistics taken over the frames the log-mel statistics use rather than over the active ones.
 
 RAVDESS, one 5 s window per clip. Noise exactly as `bench/noise_floor_study.py`: only recordings on the training
 side of the benchmark's bank; types A (chainsaw, crackling fire, rain, music, dishes) are mixed into training

@@ -1,8 +1,8 @@
 """A YIN pitch tracker aligned with the front end's frames, and per-window prosody statistics (a study prototype).
 
-Used by `bench/pitch_study.py` to ask, before anything is built into `deepear/`, whether pitch (F0) statistics
-add to the log-mel summary the model sees. numpy only, so it could move into `deepear.audio` (and the C library)
-unchanged if it earns its place.
+Used by `bench/pitch_study.py` to ask, before anything was built into `deepear/`, whether pitch (F0) statistics
+add to the log-mel summary the model sees; kept so the study reproduces. The library's tracker
+(`deepear.audio.pitch`) is this one restricted to the front end's own frames (frame_len = n_fft).
 
 YIN (de Cheveigne & Kawahara 2002): difference function over lags, cumulative-mean normalisation, the first dip
 under `threshold` (else the global minimum), parabolic interpolation. Frame t of the front end covers samples
