@@ -39,6 +39,7 @@ from deepear.audio.frontend import FrameFeatures, analyze, summarize  # noqa: E4
 from deepear.audio.io import load_audio  # noqa: E402
 from deepear.cli import default_data_root  # noqa: E402
 from deepear.data.catalog import all_clips, load_corpora  # noqa: E402
+from deepear.data.clips import Clip  # noqa: E402
 from deepear.data.mixing import Mixer, NoiseBank  # noqa: E402
 from deepear.data.splits import actor_folds  # noqa: E402
 from deepear.progress import bar  # noqa: E402
@@ -99,18 +100,37 @@ def per_speaker(x: np.ndarray, actor: np.ndarray) -> np.ndarray:
     return out
 
 
+def ravdess_and_noise(every: int = 1) -> tuple[list[Clip], Mixer, Mixer]:
+    """RAVDESS clips (every k-th, by path) and the two mixers of the split described in the module docstring:
+    A (training copies, 20/10/5/0 dB) and B (unseen validation noise), both from the bank's training side."""
+    root = default_data_root()
+    clips = sorted(all_clips(load_corpora(root, names=["ravdess"])), key=lambda c: str(c.path))[::every]
+    bank = NoiseBank.from_data_root(root)
+    train_side = [e for e in bank.entries if e.esc_fold != 5 and e.path not in TEST_SIDE]
+    mix_a = Mixer(bank.subset([e for e in train_side if e.noise_type in TYPES_A]), [20.0, 10.0, 5.0, 0.0])
+    mix_b = Mixer(bank.subset([e for e in train_side if e.noise_type in TYPES_B]), [10.0])
+    return clips, mix_a, mix_b
+
+
+def conditions(y: np.ndarray, mix_a: Mixer, mix_b: Mixer,
+               rng: np.random.Generator) -> tuple[dict[str, np.ndarray], list[np.ndarray]]:
+    """One clip's validation conditions (CONDS: clean, and one draw of noise B at 10 and 0 dB) and its two
+    training copies (noise A at an SNR drawn from the mixer's set); three draws of `rng` per clip."""
+    u = rng.integers(0, 2 ** 31, 3)
+    _, info_b = mix_b.mix(y, np.random.default_rng(u[0]))
+    conds = {"clean": y}
+    for snr, name in ((10.0, "10 dB"), (0.0, "0 dB")):
+        conds[name] = mix_b.apply(y, snr, info_b.noise_path, info_b.offset_s)[0]
+    return conds, [mix_a.mix(y, np.random.default_rng(u[k]))[0] for k in (1, 2)]
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--write", action="store_true")
     ap.add_argument("--quiet", action="store_true")
     ap.add_argument("--every", type=int, default=1, help="keep every k-th clip (a quick smoke run)")
     args = ap.parse_args()
-    root = default_data_root()
-    clips = sorted(all_clips(load_corpora(root, names=["ravdess"])), key=lambda c: str(c.path))[::args.every]
-    bank = NoiseBank.from_data_root(root)
-    train_side = [e for e in bank.entries if e.esc_fold != 5 and e.path not in TEST_SIDE]
-    mix_a = Mixer(bank.subset([e for e in train_side if e.noise_type in TYPES_A]), [20.0, 10.0, 5.0, 0.0])
-    mix_b = Mixer(bank.subset([e for e in train_side if e.noise_type in TYPES_B]), [10.0])
+    clips, mix_a, mix_b = ravdess_and_noise(args.every)
     cfg = FrontEndConfig(n_mels=32, delta_stats=("std", "p25", "p75"))
     rep = np.array([c.labels["repetition"] for c in clips])
     keep = rep == "1"          # speaker ID never reads repetition 2 (the benchmark's test set)
@@ -119,17 +139,11 @@ def main() -> int:
     rng = np.random.default_rng(0)
     with bar("clips", args.quiet) as step:
         for i, c in enumerate(clips):
-            y = load_audio(c.path, cfg.sample_rate)
-            conds = {"clean": y}
-            u = rng.integers(0, 2 ** 31, 3)
-            _, info_b = mix_b.mix(y, np.random.default_rng(u[0]))
-            for snr, name in ((10.0, "10 dB"), (0.0, "0 dB")):
-                conds[name] = mix_b.apply(y, snr, info_b.noise_path, info_b.offset_s)[0]
+            conds, copies = conditions(load_audio(c.path, cfg.sample_rate), mix_a, mix_b, rng)
             for cond, z in conds.items():
                 for v, vec in variants(analyze(z, cfg), cfg).items():
                     feats.setdefault((cond, v), []).append(vec)
-            for k in (1, 2):
-                z = mix_a.mix(y, np.random.default_rng(u[k]))[0]
+            for z in copies:
                 for v, vec in variants(analyze(z, cfg), cfg).items():
                     train_copies[v].append(vec)
             step(i + 1, len(clips))

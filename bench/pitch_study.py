@@ -4,11 +4,10 @@
 
 The front end gives the model 32 log-mel bands summarised per window: 32 mel bands cannot resolve the harmonics
 of a voice, so the model sees pitch only indirectly, while prosody (F0 level, range and movement) is the classic
-cue for emotion and arousal. This asks whether 11 prosody statistics of a YIN pitch track (`bench/pitch_track.py`:
-voiced share, F0 mean/std/p10/p50/p90/range in semitones, F0 movement, aperiodicity) add to the recipe's
-320-value vector. It ran before anything was built into `deepear/`; the library's `front_end.pitch_stats`
-(deepear/audio/pitch.py) is the "32 ms" configuration here (the front end's own frames, 75-500 Hz), with the
-statistics taken over the frames the log-mel statistics use rather than over the active ones.
+cue for emotion and arousal. This asks whether the 11 prosody statistics of a YIN pitch track
+(`deepear.audio.pitch`: voiced share, F0 mean/std/p10/median/p90/range in semitones, F0 movement, aperiodicity)
+add to the recipe's 320-value vector, with YIN on two framings: the front end's own 32 ms frames and 75-500 Hz
+(what `front_end.pitch_stats` computes, no look-ahead), or 50 ms frames centred on them and 60-500 Hz.
 
 RAVDESS, one 5 s window per clip. Noise exactly as `bench/noise_floor_study.py`: only recordings on the training
 side of the benchmark's bank; types A (chainsaw, crackling fire, rain, music, dishes) are mixed into training
@@ -36,36 +35,44 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.noise_floor_study import TEST_SIDE, TYPES_A, TYPES_B, per_speaker  # noqa: E402
-from bench.pitch_track import PROSODY_NAMES, PitchConfig, prosody_stats, yin  # noqa: E402
+from bench.noise_floor_study import conditions, per_speaker, ravdess_and_noise  # noqa: E402
 from bench.report import write_section  # noqa: E402
-from deepear.audio.config import FrontEndConfig  # noqa: E402
-from deepear.audio.frontend import analyze, summarize, window_bounds  # noqa: E402
+from deepear.audio.config import PITCH_STAT_NAMES, FrontEndConfig, PitchConfig  # noqa: E402
+from deepear.audio.frontend import analyze, summarize, window_bounds, window_selection  # noqa: E402
 from deepear.audio.io import load_audio  # noqa: E402
-from deepear.cli import default_data_root  # noqa: E402
-from deepear.data.catalog import all_clips, load_corpora  # noqa: E402
-from deepear.data.mixing import Mixer, NoiseBank  # noqa: E402
+from deepear.audio.pitch import pitch_track, window_stats  # noqa: E402
 from deepear.data.splits import actor_folds  # noqa: E402
 from deepear.progress import bar  # noqa: E402
 
 CONDS = ("clean", "10 dB", "0 dB")
-N_P = len(PROSODY_NAMES)
-PITCH = {"50 ms": PitchConfig(), "32 ms": PitchConfig(frame_len=512, fmin_hz=75.0)}
+N_P = len(PITCH_STAT_NAMES)
+# the pitch tracker's framing: n_fft is the YIN frame (centred on the front end's frames); 512 = the front end's own
+PITCH = {"50 ms": FrontEndConfig(n_fft=800, pitch_stats=PITCH_STAT_NAMES, pitch=PitchConfig(fmin_hz=60.0)),
+         "32 ms": FrontEndConfig(pitch_stats=PITCH_STAT_NAMES)}
 VARIANTS = ("recipe vector (320)", "+ prosody, 50 ms pitch frames (331)", "+ prosody, 50 ms, block weight x3",
             "+ prosody, the front end's 32 ms frames (331)", "+ prosody, 32 ms, block weight x3",
             "prosody alone, 50 ms (11)")
 TASKS = ("emotion", "stress proxy", "speaker")
 
 
+def centred_frames(y: np.ndarray, n_frames: int, cfg: FrontEndConfig, length: int) -> np.ndarray:
+    """(n_frames, length) samples centred on the centres of the front end's frames (zero-padded at the ends);
+    length = cfg.n_fft gives the front end's frames themselves."""
+    centres = np.arange(n_frames) * cfg.hop_length + cfg.n_fft // 2
+    pad = length // 2 + 1
+    yp = np.pad(np.asarray(y, np.float32), (pad, pad + cfg.n_fft))
+    return yp[(centres - length // 2 + pad)[:, None] + np.arange(length)[None, :]]
+
+
 def vectors(y: np.ndarray, cfg: FrontEndConfig) -> np.ndarray:
-    """The recipe's 5 s window vector of the clip's first window, then its 11 prosody statistics for each pitch
-    configuration in PITCH: (320 + 11 * len(PITCH),)."""
+    """The recipe's 5 s window vector of the clip's first window, then its 11 prosody statistics (over the frames
+    the window's log-mel statistics use) for each framing in PITCH: (320 + 11 * len(PITCH),)."""
     ff = analyze(y, cfg)
     x = [summarize(ff, cfg, 5.0, 5.0).x[0]]
-    s, e = window_bounds(ff.n_frames, cfg, 5.0, 5.0)[0]
+    idx, sel, _ = window_selection(ff, cfg, window_bounds(ff.n_frames, cfg, 5.0, 5.0)[:1])
     for pcfg in PITCH.values():
-        tr = yin(y, ff.n_frames, cfg.sample_rate, int(round(cfg.hop_ms * cfg.sample_rate / 1000)), cfg.n_fft, pcfg)
-        x.append(prosody_stats(tr, ff.active, int(s), int(e)))
+        track = pitch_track(centred_frames(y, ff.n_frames, cfg, pcfg.n_fft), pcfg)
+        x.append(window_stats(track[idx], sel, pcfg)[0])
     return np.concatenate(x)
 
 
@@ -108,26 +115,18 @@ def main() -> int:
     ap.add_argument("--every", type=int, default=1, help="keep every k-th clip (a quick smoke run)")
     args = ap.parse_args()
     t_start = time.time()
-    root = default_data_root()
-    clips = sorted(all_clips(load_corpora(root, names=["ravdess"])), key=lambda c: str(c.path))[::args.every]
-    bank = NoiseBank.from_data_root(root)
-    train_side = [e for e in bank.entries if e.esc_fold != 5 and e.path not in TEST_SIDE]
-    mix_a = Mixer(bank.subset([e for e in train_side if e.noise_type in TYPES_A]), [20.0, 10.0, 5.0, 0.0])
-    mix_b = Mixer(bank.subset([e for e in train_side if e.noise_type in TYPES_B]), [10.0])
+    clips, mix_a, mix_b = ravdess_and_noise(args.every)
     cfg = FrontEndConfig(n_mels=32, delta_stats=("std", "p25", "p75"))
     X: dict[str, list[np.ndarray]] = {c: [] for c in CONDS}
     A: list[list[np.ndarray]] = [[], []]       # the two noisy training copies
     rng = np.random.default_rng(0)
     with bar("clips", args.quiet) as step:
         for i, c in enumerate(clips):
-            y = load_audio(c.path, cfg.sample_rate)
-            u = rng.integers(0, 2 ** 31, 3)
-            _, info_b = mix_b.mix(y, np.random.default_rng(u[0]))
-            X["clean"].append(vectors(y, cfg))
-            for snr, name in ((10.0, "10 dB"), (0.0, "0 dB")):
-                X[name].append(vectors(mix_b.apply(y, snr, info_b.noise_path, info_b.offset_s)[0], cfg))
-            for k in (0, 1):
-                A[k].append(vectors(mix_a.mix(y, np.random.default_rng(u[k + 1]))[0], cfg))
+            conds, copies = conditions(load_audio(c.path, cfg.sample_rate), mix_a, mix_b, rng)
+            for cond, z in conds.items():
+                X[cond].append(vectors(z, cfg))
+            for k, z in enumerate(copies):
+                A[k].append(vectors(z, cfg))
             step(i + 1, len(clips))
     Xc = {c: np.stack(v) for c, v in X.items()}
     Ac = [np.stack(a) for a in A]
@@ -141,7 +140,9 @@ def main() -> int:
     for f, fo in enumerate(actor_folds(clips, 6, task="emotion")):
         fold[fo.test] = f
     d0 = Xc["clean"].shape[1] - N_P * len(PITCH)
-    voiced_share = {(c, k): float((Xc[c][:, d0 + i * N_P] > 0).mean()) for c in CONDS for i, k in enumerate(PITCH)}
+    # a window has F0 statistics when it had >= 5 voiced frames (deepear.audio.pitch.MIN_VOICED), else they are 0
+    voiced_share = {(c, k): float(np.any(Xc[c][:, d0 + i * N_P + 1:d0 + i * N_P + 7] != 0, axis=1).mean())
+                    for c in CONDS for i, k in enumerate(PITCH)}
     res: dict[tuple[str, str, str], float] = {}
     for v in VARIANTS:
         # speaker ID: statement "kids" (clean + 2 noisy copies) -> statement "dogs", repetition 1 only
@@ -172,10 +173,10 @@ def main() -> int:
         print(v, {f"{k[0]} {k[2]}": round(100 * a, 1) for k, a in res.items() if k[1] == v}, flush=True)
     lines = ["## Pitch (F0) statistics: nested check on training actors and training noise only (SVM)", "",
              "RAVDESS, one 5 s window per clip. The recipe's 320-value vector (32 log-mel bands, 7 statistics + 3 "
-             "delta statistics) against the same + 11 prosody statistics of a YIN pitch track (`bench/pitch_track.py`;"
-             " on the front end's 10 ms grid, either 60-500 Hz on 50 ms frames centred on the front end's frames or 75-500 Hz on "
-             "the front end's own 32 ms frames (what a streaming or C front end computes without look-ahead); voiced share, F0 mean/std/p10/p50/p90/range in "
-             "semitones, F0 movement, aperiodicity). Trained on clean + 2 copies mixed with noise types A (chainsaw, "
+             "delta statistics) against the same + the 11 prosody statistics of `front_end.pitch_stats` (YIN, "
+             "`deepear.audio.pitch`; on the front end's 10 ms grid, either 60-500 Hz on 50 ms frames centred on the front end's frames or 75-500 Hz on "
+             "the front end's own 32 ms frames (what a streaming or C front end computes without look-ahead); voiced share, F0 mean/std/p10/median/p90/range "
+             "in semitones, F0 movement, aperiodicity; over the frames the log-mel statistics use). Trained on clean + 2 copies mixed with noise types A (chainsaw, "
              "crackling fire, rain, music, dishes) at 20/10/5/0 dB; validated clean and with unseen types B (clock "
              "tick, helicopter, sea waves, miaowing) at 10 / 0 dB. Emotion and stress: inner actor folds of all 6 "
              "outer folds (30 fits per cell, outer test actors never read), per-speaker standardised. Speaker ID: "

@@ -133,15 +133,3 @@ def test_window_stats_shapes_on_short_windows():
     out = window_stats(track, np.ones((3, 1), bool), cfg)
     assert out.shape == (3, 11) and np.all(out[:, :9] == 0)
 
-
-def test_library_tracker_is_the_studys_on_the_front_end_frames(speech_file):
-    """bench/pitch_study.py's "32 ms" rows used bench/pitch_track.py with frame_len = n_fft: the same numbers."""
-    from bench.pitch_track import PitchConfig as StudyConfig
-    from bench.pitch_track import yin
-
-    y = load_audio(speech_file)
-    ff = analyze(y, CFG)
-    study = yin(y, ff.n_frames, SR, CFG.hop_length, CFG.n_fft, StudyConfig(frame_len=CFG.n_fft, fmin_hz=75.0))
-    assert np.allclose(study.f0_hz, ff.pitch[:, 0], rtol=1e-5)
-    assert np.allclose(study.aperiodicity, ff.pitch[:, 1], atol=1e-5)
-    assert np.array_equal(study.voiced, ff.pitch[:, 1] < CFG.pitch.voiced_max)
