@@ -3,11 +3,13 @@
 A small seeded multi-task model (one trunk layer replaced by an SVD factor pair, input norm fitted and int8
 calibration on real windows) is exported as C; the compiled library must reproduce the Python reference:
 features within 1e-3 relative, identical silent/voiced flags and top class of every task on every window, in
-the int8 and the float build; streaming must not depend on the push size; silence must run nothing.
+the int8 and the float build; streaming must not depend on the push size; silence must run nothing. With
+`pitch_stats` the C pitch tracker must give Python's track frame by frame and the prosody statistics to 1e-5.
 """
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -16,16 +18,18 @@ import numpy as np
 import pytest
 import torch
 
-from deepear.audio.config import FrontEndConfig
+from deepear.audio.config import PITCH_STAT_NAMES, FrontEndConfig
+from deepear.audio.features import frame_signal
 from deepear.audio.frontend import analyze, summarize
 from deepear.audio.io import load_audio
+from deepear.audio.pitch import pitch_track
 from deepear.audio.speaker_norm import AdaptationSpec
 from deepear.audio.voicing import load_model
 from deepear.deepx.compress import compress_model
 from deepear.deepx.quantize import linear_chain, quantize_model
 from deepear.errors import ConfigError, DeepearError, ExportError
 from deepear.export.c_build import compile_c, fits_target, measure_c, run_c
-from deepear.export.c_codegen import check_supported, window_groups, write_c_library
+from deepear.export.c_codegen import arena_layout, check_supported, window_groups, write_c_library
 from deepear.export.golden import analyze_pcm, check_golden, to_int16, write_golden
 from deepear.model.dnn import MultiTaskDNN, fit_input_norm
 
@@ -114,6 +118,132 @@ def test_c_matches_python_with_delta_statistics(tmp_path_factory, data_root):
         assert r["max_feature_rel_err"] <= 1e-3 and r["top_class_identical"] and r["flags_identical"]
     dims = {len(w["features"]) for c in b["golden"]["clips"] for g in c["groups"] for w in g["windows"]}
     assert dims == {32 * 10}
+
+
+PITCH_CFG = FrontEndConfig(delta_stats=("std", "p25", "p75"), pitch_stats=PITCH_STAT_NAMES)
+
+
+@pytest.fixture(scope="module")
+def pitch_bundle(tmp_path_factory, data_root) -> dict:
+    """The same model shape on a front end with every pitch statistic (after the delta statistics)."""
+    b = _make_bundle(tmp_path_factory, data_root, PITCH_CFG)
+    b["exe"] = compile_c(b["root"] / "c", tmp_path_factory.mktemp("cbin_pitch") / "deepear_run")
+    return b
+
+
+def _pcm_of(bundle: dict, i: int) -> Path:
+    return bundle["root"] / "golden" / bundle["golden"]["clips"][i]["pcm"]
+
+
+def _pitch_columns(bundle: dict, exe: Path, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """The last n features (the pitch statistics) of every golden window: (Python, C), routing off."""
+    py_all, c_all = [], []
+    for i, clip in enumerate(bundle["golden"]["clips"]):
+        events = run_c(exe, _pcm_of(bundle, i))
+        for gi, g in enumerate(clip["groups"]):
+            got = [e for e in events if e["group"] == gi]
+            assert len(got) == len(g["windows"])
+            py_all += [w["features"][-n:] for w in g["windows"]]
+            c_all += [e["features"][-n:] for e in got]
+    return np.asarray(py_all), np.asarray(c_all)
+
+
+def test_c_matches_python_with_pitch_statistics(pitch_bundle):
+    """front_end.pitch_stats: the C YIN tracker and prosody statistics reproduce deepear.audio.pitch on real
+    clips (int8 and float builds): the usual golden check, and the 11 pitch columns to 1e-5."""
+    b = pitch_bundle
+    header = (b["root"] / "c" / "deepear_weights.h").read_text()
+    assert "#define DEEPEAR_PITCH 1" in header and "#define DEEPEAR_N_PITCH 11" in header
+    for float_build in (False, True):
+        r = check_golden(b["root"], float_build=float_build)
+        assert r["problems"] == [] and r["ok"], r["problems"][:10]
+        assert r["max_feature_rel_err"] <= 1e-3 and r["top_class_identical"] and r["flags_identical"]
+    n = len(PITCH_STAT_NAMES)
+    py, c = _pitch_columns(b, b["exe"], n)
+    assert py.shape[1] == n and {len(w["features"]) for cl in b["golden"]["clips"] for g in cl["groups"]
+                                 for w in g["windows"]} == {32 * 10 + n}
+    # the comparison means something: windows with pitch (F0 and movement statistics) and without
+    col = {s: i for i, s in enumerate(PITCH_STAT_NAMES)}
+    assert (py[:, col["st_median"]] != 0).sum() >= 3 and (py[:, col["dst_std"]] != 0).sum() >= 3
+    assert (py[:, col["voiced_frac"]] == 0).any() and (py[:, col["aper_mean"]] > 0).all()
+    err = np.abs(c - py) / np.maximum(np.abs(py), 1.0)
+    assert err.max() <= 1e-5, dict(zip(PITCH_STAT_NAMES, err.max(axis=0)))
+
+
+def test_c_pitch_track_equals_python_frame_by_frame(pitch_bundle):
+    """deepear_pitch_frame (integer difference function) against pitch_track (FFT, float64) on every frame of
+    the golden clips: the same voicing decision everywhere, F0 and aperiodicity to float32 round-off."""
+    b = pitch_bundle
+    for i in range(len(b["golden"]["clips"])):
+        pcm = np.frombuffer(_pcm_of(b, i).read_bytes(), "<i2")
+        py = pitch_track(frame_signal(pcm.astype(np.float32) / np.float32(32768.0), PITCH_CFG), PITCH_CFG)
+        out = subprocess.run([str(b["exe"]), "--pitch-track", str(_pcm_of(b, i))], capture_output=True, text=True,
+                             check=True).stdout
+        c = np.asarray([json.loads(line) for line in out.splitlines()], np.float32)
+        assert c.shape == py.shape
+        vmax = np.float32(PITCH_CFG.pitch.voiced_max)
+        assert np.array_equal(c[:, 1] < vmax, py[:, 1] < vmax)
+        assert np.abs(c[:, 0] / py[:, 0] - 1).max() <= 1e-6 and np.abs(c[:, 1] - py[:, 1]).max() <= 1e-6
+    t = json.loads(subprocess.run([str(b["exe"]), "--time-pitch", "3"], capture_output=True, text=True,
+                                  check=True).stdout)
+    assert abs(t["voiced"]["f0_hz"] - 150.0) < 0.5 and t["voiced"]["aperiodicity"] < 0.05
+    assert t["noise"]["aperiodicity"] > PITCH_CFG.pitch.voiced_max
+
+
+def test_c_pitch_streaming_is_chunk_size_invariant_and_silence_has_no_pitch(pitch_bundle, tmp_path):
+    b = pitch_bundle
+    pcm = _pcm_of(b, 0)
+    ref = run_c(b["exe"], pcm, routing=True)
+    assert len(ref) > 3
+    for chunk in (1, 160, 7919, 65536):
+        assert run_c(b["exe"], pcm, routing=True, chunk=chunk) == ref, f"chunk {chunk}"
+    zeros = tmp_path / "zeros.pcm"
+    zeros.write_bytes(np.zeros(16000 * 3, "<i2").tobytes())
+    for e in run_c(b["exe"], zeros):
+        assert e["silent"] and all(t["status"] == "silent" for t in e["tasks"].values())
+        # digital silence: no voiced frame, aperiodicity 1 (deepear.audio.pitch)
+        assert e["features"][-len(PITCH_STAT_NAMES):] == [0.0] * 9 + [1.0, 1.0]
+
+
+def test_c_pitch_subset_and_other_tracker_settings(tmp_path_factory, data_root):
+    """Some of the statistics, in another order, without deltas, with other YIN settings (lags 40..160,
+    threshold, voiced_max): the C library computes those, in that order, as Python does."""
+    from deepear.audio.config import PitchConfig
+
+    cfg = FrontEndConfig(pitch_stats=("dst_absmed", "st_std", "aper_p25", "voiced_frac"),
+                         pitch=PitchConfig(fmin_hz=100.0, fmax_hz=400.0, threshold=0.1, voiced_max=0.25))
+    b = _make_bundle(tmp_path_factory, data_root, cfg)
+    mac = _header_macros(b["root"] / "c")
+    assert (mac["PITCH_TAU_MIN"], mac["PITCH_TAU_MAX"], mac["N_PITCH"]) == (40, 160, 4)
+    for float_build in (False, True):
+        r = check_golden(b["root"], float_build=float_build)
+        assert r["problems"] == [] and r["ok"], r["problems"][:10]
+        assert r["max_feature_rel_err"] <= 1e-3 and r["top_class_identical"] and r["flags_identical"]
+    py, c = _pitch_columns(b, compile_c(b["root"] / "c", b["root"] / "deepear_run"), 4)
+    assert len(py) == r["n_windows"] and (py[:, 0] != 0).any() and (py[:, 1] != 0).any()
+    assert (np.abs(c - py) / np.maximum(np.abs(py), 1.0)).max() <= 1e-5
+
+
+def _header_macros(c_dir: Path) -> dict[str, int]:
+    text = (c_dir / "deepear_weights.h").read_text()
+    return {m[0]: int(m[1]) for m in re.findall(r"#define DEEPEAR_(\w+) (\d+)\n", text)}
+
+
+def test_c_pitch_memory_and_the_default_header(pitch_bundle, bundle):
+    """Pitch adds to the arena the lag scratch (doubles) and two per-frame rings, and still fits the watch; a
+    front end without pitch_stats gets a header with no pitch constant and an arena without pitch fields."""
+    assert "PITCH" not in (bundle["root"] / "c" / "deepear_weights.h").read_text()
+    plain = dict(arena_layout(_header_macros(bundle["root"] / "c")))
+    assert not {"pitch_dn", "ring_st", "ring_aper"} & set(plain)
+    mac = _header_macros(pitch_bundle["root"] / "c")
+    layout = arena_layout(mac)
+    fields = dict(layout)
+    assert (mac["PITCH_TAU_MIN"], mac["PITCH_TAU_MAX"], mac["PITCH_W"]) == (32, 214, 512 - 214)
+    assert fields["pitch_dn"] == 8 * (214 - 32 + 1) and fields["ring_st"] == fields["ring_aper"] == 4 * mac["MAX_WIN"]
+    assert [f for f, _ in layout][:2] == ["floor_run_min", "pitch_dn"]    # 8-byte aligned after the leading double
+    assert sum(b for _, b in layout) == mac["ARENA_BYTES"] == pitch_bundle["info"]["arena_bytes"]
+    m = measure_c(pitch_bundle["root"] / "c")
+    assert fits_target(m, "watch-m4")["fits"]
 
 
 def test_c_adapts_like_the_python_runtime(tmp_path_factory, data_root):
@@ -215,16 +345,20 @@ def test_python_reference_is_the_front_end(data_root):
     yq = to_int16(y).astype(np.float32) / np.float32(32768.0)
     a, b = analyze(yq, cfg), analyze_pcm(to_int16(y), cfg, load_model())
     assert np.array_equal(a.values, b.values) and np.array_equal(a.active, b.active)
-    assert np.array_equal(a.speech_prob, b.speech_prob)
+    assert np.array_equal(a.speech_prob, b.speech_prob) and a.pitch is None and b.pitch is None
+    a, b = analyze(yq, PITCH_CFG), analyze_pcm(to_int16(y), PITCH_CFG, load_model())
+    assert b.pitch is not None and np.array_equal(a.pitch, b.pitch)
     assert to_int16(np.array([1.0, -1.0, 0.5 / 32768, 1.5 / 32768], np.float32)).tolist() == [32767, -32768, 0, 2]
 
 
 def test_unsupported_front_end_is_a_config_error():
     for bad in (FrontEndConfig(feature="mfcc"), FrontEndConfig(sample_rate=8000, fmax_hz=4000.0),
-                FrontEndConfig(n_mels=40), FrontEndConfig(n_fft=480, win_ms=25.0)):
+                FrontEndConfig(n_mels=40), FrontEndConfig(n_fft=480, win_ms=25.0),
+                FrontEndConfig(feature="mfcc", pitch_stats=PITCH_STAT_NAMES)):
         with pytest.raises(ConfigError, match="C library"):
             check_supported(bad)
     check_supported(FrontEndConfig())
+    check_supported(PITCH_CFG)
 
 
 def test_compile_errors_are_reported(bundle, tmp_path):

@@ -197,3 +197,29 @@ def test_speaker_adapted_run_exports_and_runs(tmp_path, data_root):
     p = Pipeline.load(out)
     pred = p.predict_file(data_root / "ravdess" / "Actor_01" / "03-01-05-02-01-01-01.flac")
     assert pred["emotion"].status == "ok" and p.new_profile() is not None
+
+
+def test_pitch_run_exports_with_its_c_library(tmp_path, data_root):
+    """`deepear export` of a run whose front end sets every pitch statistic (it used to refuse it): the C library
+    carries the pitch tracker and passes the golden check (int8 and float), the bundle fits the watch target and
+    the Python runtime loads and runs it."""
+    from deepear.audio.config import PITCH_STAT_NAMES
+
+    raw = json.loads(json.dumps(TINY))
+    raw["front_end"] = {"pitch_stats": list(PITCH_STAT_NAMES)}
+    exp = Experiment(parse_recipe(raw), data_root, runs_root=tmp_path / "runs", cache_dir=tmp_path / "cache", workers=2)
+    exp.run()
+    out = tmp_path / "exported" / "pitch"
+    rc = cli.main(["--quiet", "--data-root", str(data_root), "--cache-dir", str(tmp_path / "cache"), "export",
+                   str(exp.folder.path), "--out", str(out), "--max-drop", "5", "--int8", "--target", "watch-m4"])
+    assert rc == 0
+    m = json.loads((out / "manifest.json").read_text())
+    assert m["input"]["dim"] == 32 * 7 + len(PITCH_STAT_NAMES)
+    for build in ("int8", "float"):
+        check = m["c_build"][f"golden_check_{build}"]
+        assert check["ok"] and check["top_class_identical"] and check["max_feature_rel_err"] <= 1e-3
+    assert "#define DEEPEAR_PITCH 1" in (out / "c" / "deepear_weights.h").read_text()
+    from deepear import Pipeline
+
+    pred = Pipeline.load(out).predict_file(data_root / "ravdess" / "Actor_01" / "03-01-05-02-01-01-01.flac")
+    assert pred["emotion"].status == "ok"

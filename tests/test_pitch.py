@@ -118,12 +118,22 @@ def test_bad_pitch_config_is_an_error(bad, match):
         FrontEndConfig.from_dict({"pitch": {"fmin": 80}})
 
 
-def test_c_library_refuses_pitch_statistics():
-    from deepear.export.c_codegen import check_supported
+def test_c_library_takes_pitch_statistics(monkeypatch):
+    """The C library implements every pitch statistic and PitchConfig setting (tests/test_c_library.py checks it
+    against this module on real clips); what it still cannot do is refused with the reason."""
+    from deepear.export import c_codegen
 
-    with pytest.raises(ConfigError, match="pitch_stats"):
-        check_supported(CFG)
-    check_supported(dataclasses.replace(CFG, pitch_stats=()))
+    assert set(c_codegen.C_PITCH_CODES) == set(PITCH_STAT_NAMES)
+    assert sorted(c_codegen.C_PITCH_CODES.values()) == list(range(len(PITCH_STAT_NAMES)))
+    c_codegen.check_supported(CFG)
+    c_codegen.check_supported(dataclasses.replace(CFG, pitch=PitchConfig(fmin_hz=100.0, fmax_hz=400.0,
+                                                                         threshold=0.1, voiced_max=0.25)))
+    with pytest.raises(ConfigError, match="feature='mfcc'") as e:       # pitch does not lift the other limits
+        c_codegen.check_supported(dataclasses.replace(CFG, feature="mfcc"))
+    assert "pitch" not in str(e.value)
+    monkeypatch.delitem(c_codegen.C_PITCH_CODES, "dst_std")           # a statistic the C code would not know
+    with pytest.raises(ConfigError, match=r"C library: .*pitch_stats \['dst_std'\]"):
+        c_codegen.check_supported(CFG)
 
 
 def test_window_stats_shapes_on_short_windows():

@@ -12,7 +12,10 @@ input scale (default) or fp32 weights + bias (only under `DEEPEAR_FLOAT`, so the
 weights only).
 
 Only the default front end is supported by the C port (16 kHz, log-mel of 32 Slaney bands over 0-8 kHz,
-periodic Hann, power spectrum, power-of-two FFT); anything else raises ConfigError naming the parameter.
+periodic Hann, power spectrum, power-of-two FFT; any statistics, delta statistics and pitch statistics);
+anything else raises ConfigError naming the parameter. The pitch tracker and its statistics are compiled only
+for a front end that sets `pitch_stats` (the header then defines DEEPEAR_PITCH and its constants), so the header
+of a front end without them is what it was before the port.
 """
 from __future__ import annotations
 
@@ -25,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from deepear.atomic import atomic_write_bytes, atomic_write_text
-from deepear.audio import silence, voicing
+from deepear.audio import pitch, silence, voicing
 from deepear.audio.config import STAT_NAMES, FrontEndConfig
 from deepear.audio.features import analysis_window, mel_filterbank
 from deepear.audio.speaker_norm import AdaptationSpec
@@ -38,6 +41,9 @@ log = logging.getLogger(__name__)
 ACT_CODES = {None: 0, "sigmoid": 1, "relu": 2, "tanh": 3}
 C_SRC = Path(__file__).with_name("c_src")
 STATIC_SOURCES = ("deepear_model.h", "deepear_model.c", "deepear_run.c", "Makefile")
+# The C library's index of each pitch statistic (the PS_* macros in deepear_model.c).
+C_PITCH_CODES = {"voiced_frac": 0, "st_mean": 1, "st_std": 2, "st_p10": 3, "st_median": 4, "st_p90": 5,
+                 "st_range": 6, "dst_absmed": 7, "dst_std": 8, "aper_mean": 9, "aper_p25": 10}
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -61,8 +67,9 @@ def check_supported(cfg: FrontEndConfig) -> None:
         problems.append(f"mel layout n_mels={cfg.n_mels}, fmin_hz={cfg.fmin_hz}, fmax_hz={cfg.fmax_hz}, "
                         f"mel_htk={cfg.mel_htk}, mel_norm={cfg.mel_norm!r} (the C port shares the voicing "
                         f"indicator's 32 Slaney bands over 0-{ref.fmax_hz:g} Hz)")
-    if cfg.pitch_stats:
-        problems.append(f"pitch_stats={list(cfg.pitch_stats)} (the pitch tracker is not ported to C yet)")
+    unknown = sorted(set(cfg.pitch_stats) - set(C_PITCH_CODES))
+    if unknown:
+        problems.append(f"pitch_stats {unknown} (the C library computes {sorted(C_PITCH_CODES)})")
     if problems:
         raise ConfigError("C library: unsupported front-end configuration: " + "; ".join(problems))
 
@@ -92,13 +99,19 @@ def _frames(seconds: float, cfg: FrontEndConfig) -> int:
 # ---------------------------------------------------------------------------------------------------------
 # The state struct's layout (must mirror `deepear_stream` in deepear_model.h field by field)
 def arena_layout(sizes: Mapping[str, int]) -> list[tuple[str, int]]:
-    """[(field, bytes)] of `deepear_stream` in declaration order, without implicit padding (see the header)."""
+    """[(field, bytes)] of `deepear_stream` in declaration order, without implicit padding (see the header).
+    The pitch fields (a double array right after the leading double, so 8-byte aligned; two float rings) are
+    there only when `sizes` has PITCH_N_LAGS."""
     s = sizes
+    pitch_lags = s.get("PITCH_N_LAGS", 0)   # only with pitch_stats (DEEPEAR_PITCH)
     fields = [
-        ("floor_run_min", 8), ("n_frames", 4), ("n_pcm", 4), ("routing", 4), ("voi_n", 4), ("voi_pos", 4),
+        ("floor_run_min", 8), *([("pitch_dn", 8 * pitch_lags)] if pitch_lags else []),
+        ("n_frames", 4), ("n_pcm", 4), ("routing", 4), ("voi_n", 4), ("voi_pos", 4),
         ("n_emitted", 4 * s["N_GROUPS_PAD"]), ("pcm", 2 * s["N_FFT"]), ("fft", 4 * s["N_FFT"]),
         ("power", 4 * s["N_BINS_PAD"]), ("ring_values", 4 * s["MAX_WIN"] * s["N_MELS"]),
-        ("ring_energy", 4 * s["MAX_WIN"]), ("ring_speech", 4 * s["MAX_WIN"]), ("ring_active", s["MAX_WIN_PAD4"]),
+        ("ring_energy", 4 * s["MAX_WIN"]), ("ring_speech", 4 * s["MAX_WIN"]),
+        *([("ring_st", 4 * s["MAX_WIN"]), ("ring_aper", 4 * s["MAX_WIN"])] if pitch_lags else []),
+        ("ring_active", s["MAX_WIN_PAD4"]),
         ("voi_low", 4 * s["VOI_CTX"] * s["VOI_N_LOW"]), ("voi_lev", 4 * s["VOI_CTX"]),
         ("voi_flux", 4 * s["VOI_CTX"]), ("voi_flat", 4 * s["VOI_CTX"]), ("voi_feat", 4 * s["VOI_N_FEAT"]),
         ("voi_hidden", 4 * s["VOI_HIDDEN"]), ("sort_buf", 4 * s["MAX_WIN"]), ("features", 4 * s["DIM"]),
@@ -233,6 +246,11 @@ def render_weights_header(int8_model: Int8Model, fp32_chain: LinearChain, cfg: F
         "MAX_WIDTH_PAD4": _pad4(max_width), "TOTAL_CLASSES": sum(n_classes),
         "AD_DIM": cfg.dim if adaptation is not None else 1,
     }
+    if cfg.pitch_stats:
+        p = cfg.pitch
+        tau_min = int(math.floor(cfg.sample_rate / p.fmax_hz))      # as pitch.pitch_track
+        tau_max = int(math.ceil(cfg.sample_rate / p.fmin_hz))
+        sizes["PITCH_N_LAGS"] = tau_max - tau_min + 1
     adapt_group = -1
     if adaptation is not None:
         adapt_group = adaptation.group_index([g["tasks"] for g in groups])
@@ -265,6 +283,11 @@ def render_weights_header(int8_model: Int8Model, fp32_chain: LinearChain, cfg: F
         "MIN_ACTIVE": int(cfg.silence.min_active_frames), **sizes, "ARENA_BYTES": arena,
         "WEIGHTS_BYTES_INT8": w_int8, "WEIGHTS_BYTES_FP32": w_fp32, "ADAPT_GROUP": adapt_group,
     }
+    if cfg.pitch_stats:   # only then: a front end without pitch keeps the header it had before the port
+        macros.update({"PITCH": 1, "N_PITCH": len(cfg.pitch_stats), "PITCH_TAU_MIN": tau_min,
+                       "PITCH_TAU_MAX": tau_max, "PITCH_W": cfg.n_fft - tau_max,
+                       "PITCH_MIN_VOICED": pitch.MIN_VOICED,
+                       "PITCH_MASK": sum(1 << C_PITCH_CODES[n] for n in cfg.pitch_stats)})
     o.append("/* sizes (the state struct deepear_stream is built from these) */\n")
     o.extend(f"#define DEEPEAR_{k} {int(v)}\n" for k, v in macros.items())
     o.append("\n/* front-end constants */\n")
@@ -278,6 +301,10 @@ def render_weights_header(int8_model: Int8Model, fp32_chain: LinearChain, cfg: F
         "AD_PRIOR": f"((float){_f32(adaptation.prior_windows if adaptation else 1)})",
         "AD_FLOOR": f"((float){_f32(adaptation.std_floor if adaptation else 1)})",
     }
+    if cfg.pitch_stats:   # the threshold is compared in float64 with the normalised difference, voiced_max in
+        consts.update({   # float32 with the stored aperiodicity, as in deepear.audio.pitch
+            "PITCH_THRESHOLD": _f64(cfg.pitch.threshold),
+            "PITCH_VOICED_MAX": f"((float){_f32(cfg.pitch.voiced_max)})"})
     o.extend(f"#define DEEPEAR_{k} {v}\n" for k, v in consts.items())
 
     o.append("\n#ifdef DEEPEAR_WEIGHTS_IMPL\n")
@@ -305,6 +332,8 @@ def render_weights_header(int8_model: Int8Model, fp32_chain: LinearChain, cfg: F
     o.append(_array("uint8_t", "deepear_stat_code", [STAT_NAMES.index(s) for s in cfg.stats], "i"))
     # C99 has no zero-length arrays: a front end without deltas gets one unused entry
     o.append(_array("uint8_t", "deepear_dstat_code", [STAT_NAMES.index(s) for s in cfg.delta_stats] or [0], "i"))
+    if cfg.pitch_stats:
+        o.append(_array("uint8_t", "deepear_pitch_code", [C_PITCH_CODES[n] for n in cfg.pitch_stats], "i"))
     o.append(_array("float", "deepear_ad_ref_mean", adaptation.ref_mean if adaptation else [0.0]))
     o.append(_array("float", "deepear_ad_ref_std", adaptation.ref_std if adaptation else [1.0]))
     o.append(_array("float", "deepear_in_mean", int8_model.input_mean))

@@ -27,9 +27,9 @@ from typing import Any
 import numpy as np
 
 from deepear.atomic import atomic_write_bytes, atomic_write_text
-from deepear.audio import silence
+from deepear.audio import pitch, silence
 from deepear.audio.config import FrontEndConfig
-from deepear.audio.features import frame_energy_db, log_mel_from_power, power_spectrum
+from deepear.audio.features import frame_energy_db, frame_signal, log_mel_from_power, power_spectrum
 from deepear.audio.frontend import FrameFeatures, summarize
 from deepear.audio.io import load_audio
 from deepear.audio.speaker_norm import AdaptationSpec, RunningSpeakerStats
@@ -61,8 +61,9 @@ def analyze_pcm(pcm: np.ndarray, cfg: FrontEndConfig, voicing: VoicingModel) -> 
     lm = log_mel_from_power(power, cfg)
     active = silence.active_frames(energy, cfg.hop_ms / 1000.0, cfg.silence)
     sp = speech_prob(power, lm, energy, cfg, model=voicing)
+    track = pitch.pitch_track(frame_signal(y, cfg), cfg) if cfg.pitch_stats else None
     return FrameFeatures(values=lm, energy_db=energy, active=active, speech_prob=sp, hop_s=cfg.hop_ms / 1000.0,
-                         n_samples=int(y.shape[0]))
+                         n_samples=int(y.shape[0]), pitch=track)
 
 
 def _softmax(z: np.ndarray) -> np.ndarray:
