@@ -3,7 +3,7 @@
     deepear [--data-root DIR] [--cache-dir DIR] [--quiet] [-v] COMMAND ...
     deepear data list                     corpora found, the path looked in, clip counts per label
     deepear data fetch NAME               download and unpack an official archive (resumable)
-    deepear data cache [--corpus NAME]    extract and cache front-end features for every corpus
+    deepear data cache [--recipe R]       extract and cache front-end features for every corpus (of R)
     deepear train RECIPE / eval RUN / profile / compress / partition / export RUN --out DIR
     deepear analyze FILE [--bundle B]     timeline of scene / emotion / stress / speaker of a file
     deepear listen [--bundle B]           the same, live from a microphone
@@ -17,7 +17,7 @@ import sys
 import time
 from pathlib import Path
 
-from deepear.errors import DeepearError
+from deepear.errors import ConfigError, DeepearError
 
 log = logging.getLogger("deepear")
 
@@ -61,8 +61,18 @@ def _cmd_data_cache(args: argparse.Namespace) -> int:
     from deepear.data.summary import corpus_feature_summary, format_feature_summary
     from deepear.progress import bar
 
-    cfg = FrontEndConfig.from_json(Path(args.front_end).read_text()) if args.front_end else FrontEndConfig()
-    corpora = catalog.load_corpora(args.data_root, names=args.corpus or None)
+    names = args.corpus or None
+    if args.recipe is not None:   # the recipe's front end (pitch track included when it sets pitch_stats)
+        from deepear.recipe import load_recipe
+
+        if args.front_end:
+            raise ConfigError("data cache: give --recipe or --front-end, not both")
+        recipe = load_recipe(args.recipe)
+        cfg = recipe.front_end
+        names = names or list(recipe.data.corpora)
+    else:
+        cfg = FrontEndConfig.from_json(Path(args.front_end).read_text()) if args.front_end else FrontEndConfig()
+    corpora = catalog.load_corpora(args.data_root, names=names)
     if not corpora:
         print(f"no corpus found under {args.data_root}; run `deepear data list` to see what was looked for",
               file=sys.stderr)
@@ -76,6 +86,7 @@ def _cmd_data_cache(args: argparse.Namespace) -> int:
             rep = cache.build(paths, workers=args.workers, progress=progress)
         rows.append(corpus_feature_summary(name, clips, cache, rep))
     deltas = f" + {len(cfg.delta_stats)} delta statistics" if cfg.delta_stats else ""
+    deltas += f" + {len(cfg.pitch_stats)} pitch statistics" if cfg.pitch_stats else ""
     print(f"front end {cfg.hash()}: {cfg.n_mels} mel bands, {cfg.feature}, {len(cfg.stats)} statistics{deltas} "
           f"-> {cfg.dim}-dim window vectors; cache {cache.dir}")
     print(format_feature_summary(rows))
@@ -306,6 +317,8 @@ def build_parser() -> argparse.ArgumentParser:
     dc.add_argument("--corpus", action="append", help="only this corpus (repeatable)")
     dc.add_argument("--workers", type=int, default=2, help="processes (default 2)")
     dc.add_argument("--front-end", default=None, help="FrontEndConfig JSON file (default: built-in defaults)")
+    dc.add_argument("--recipe", type=Path, default=None,
+                    help="cache the front end (and corpora) of this recipe, e.g. recipes/deepear.yaml")
     dc.set_defaults(func=_cmd_data_cache)
     tr = sub.add_parser("train", help="train and evaluate a recipe (resumes an interrupted run)")
     tr.add_argument("recipe", type=Path, help="YAML recipe, e.g. recipes/quickstart.yaml")

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 
+import numpy as np
 import pytest
 
 from deepear.cli import main
@@ -102,3 +103,40 @@ def test_data_cache_with_delta_statistics_reuses_the_frame_cache(data_root, tmp_
     assert "7 statistics + 3 delta statistics -> 320-dim" in out
     line = [x for x in out.splitlines() if x.startswith("ravdess")][0].split()
     assert line[3] == "0" and line[4] == "2"                               # nothing new: same frames
+
+
+def test_data_cache_of_a_recipe_caches_its_front_end_and_corpora(data_root, tmp_path, capsys):
+    """`--recipe` caches what `deepear train RECIPE` will read: its front end (here with pitch statistics, whose
+    frames carry a pitch track) and only its corpora; `--front-end` beside it is an error."""
+    actor = tmp_path / "root" / "ravdess" / "Actor_01"
+    actor.mkdir(parents=True)
+    for p in sorted((data_root / "ravdess" / "Actor_01").glob("*.flac"))[:2]:
+        os.symlink(p, actor / p.name)
+    (tmp_path / "root" / "esc10").mkdir()                       # present but not in the recipe: not cached
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("name: r\ndata: {corpora: [ravdess]}\nfront_end: {pitch_stats: [voiced_frac, st_median]}\n"
+                      "tasks: {emotion: {window_s: 5.0, hop_s: 2.5}}\n")
+    base = ["--quiet", "--data-root", str(tmp_path / "root"), "--cache-dir", str(tmp_path / "c"), "data", "cache",
+            "--workers", "1", "--recipe", str(recipe)]
+    assert main(base) == 0
+    out = capsys.readouterr().out
+    assert "+ 2 pitch statistics -> 226-dim" in out
+    rows = [x.split()[0] for x in out.splitlines() if x.startswith(("ravdess", "esc10"))]
+    assert rows == ["ravdess"]
+    assert main(base) == 0                                      # second time: all cached
+    line = [x for x in capsys.readouterr().out.splitlines() if x.startswith("ravdess")][0].split()
+    assert line[3] == "0" and line[4] == "2"
+
+    from deepear.audio.frontend import analyze
+    from deepear.audio.io import load_audio
+    from deepear.data.cache import FeatureCache
+    from deepear.recipe import load_recipe
+    cfg = load_recipe(recipe).front_end
+    clip = sorted(actor.glob("*.flac"))[0]
+    got = FeatureCache(cfg, tmp_path / "c").get(str(clip))
+    np.testing.assert_array_equal(got.pitch, analyze(load_audio(clip, cfg.sample_rate), cfg).pitch)
+
+    fe = tmp_path / "fe.json"
+    fe.write_text("{}")
+    assert main(base + ["--front-end", str(fe)]) == 2
+    assert "--recipe or --front-end" in capsys.readouterr().err
