@@ -23,7 +23,7 @@ import math
 
 import numpy as np
 
-from deepear.audio.config import PITCH_STAT_NAMES, FrontEndConfig
+from deepear.audio.config import FrontEndConfig
 from deepear.audio.features import summary_stats_batch
 
 MIN_VOICED = 5        # voiced frames a window needs for F0 statistics
@@ -99,5 +99,4 @@ def window_stats(track: np.ndarray, sel: np.ndarray, cfg: FrontEndConfig) -> np.
         out["dst_std"] = summary_stats_batch(ds[:, :, None], m2, ("std",))[:, 0] * has2
     else:
         out["dst_absmed"] = out["dst_std"] = np.zeros(n)
-    assert set(out) == set(PITCH_STAT_NAMES)
-    return np.stack([out[s] for s in cfg.pitch_stats], axis=1).astype(np.float32).reshape(n, len(cfg.pitch_stats))
+    return np.stack([out[s] for s in cfg.pitch_stats], axis=1).astype(np.float32)

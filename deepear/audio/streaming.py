@@ -86,9 +86,10 @@ class FrameStream:
             return Frames(start, np.zeros((0, cfg.n_bands), np.float32), np.zeros(0, np.float32),
                           np.zeros(0, bool), np.zeros(0, np.float32),
                           np.zeros((0, 2), np.float32) if cfg.pitch_stats else None)
-        power = power_spectrum(buf[: (n - 1) * hop + cfg.n_fft], cfg)
+        whole = buf[: (n - 1) * hop + cfg.n_fft]             # the samples of the n whole frames
+        power = power_spectrum(whole, cfg)
         # YIN is per frame (float64 rows): the same numbers however many frames one call holds
-        track = pitch.pitch_track(frame_signal(buf[: (n - 1) * hop + cfg.n_fft], cfg), cfg) if cfg.pitch_stats else None
+        track = pitch.pitch_track(frame_signal(whole, cfg), cfg) if cfg.pitch_stats else None
         self._buf = np.array(buf[n * hop:], dtype=np.float32, copy=True)
         energy = frame_energy_db(power, cfg)
         # log_mel_from_power projects in float64 and rounds once, so a frame's values do not depend on how
