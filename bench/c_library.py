@@ -11,8 +11,11 @@ Instructions: deepear_run (int8 and float builds, -O2) runs every golden clip of
 callgrind's inclusive function totals: the whole run per window event; the MLP (deepear_mlp_trunk +
 deepear_mlp_head) per inference (one trunk pass + the group's heads); the front end per frame (deepear_push +
 deepear_flush minus emit_window: FFT, mel, log, silence filter, voicing) and the window statistics per
-window (emit_window minus the MLP). Instruction counts are x86-64 instructions (a proxy for the work, not
-Cortex-M cycles). Writes the "c_library" section of docs/benchmarks.md only with --write.
+window (emit_window minus the MLP). With a front end that sets pitch_stats (the header defines DEEPEAR_PITCH)
+the pitch tracker is broken out: deepear_pitch_frame's instructions per frame (part of the front end's), and
+its CPU time per frame on a voiced and on a noise frame (`deepear_run --time-pitch 20000`). Instruction counts
+are x86-64 instructions (a proxy for the work, not Cortex-M cycles). Writes the "c_library" section of
+docs/benchmarks.md only with --write.
 """
 from __future__ import annotations
 
@@ -31,7 +34,7 @@ from deepear.export.golden import golden_pcm  # noqa: E402
 from deepear.export.c_build import compile_c, fits_target, measure_c  # noqa: E402
 
 FUNCS = ("main", "deepear_push", "deepear_flush", "emit_window", "deepear_mlp_trunk", "deepear_mlp_head",
-         "deepear_frame_features")
+         "deepear_frame_features", "deepear_pitch_frame")
 
 
 DATA_ROOT = Path(os.environ.get("DEEPEAR_DATA") or Path(__file__).resolve().parents[2] / "shared" / "datasets")
@@ -80,7 +83,23 @@ def count_instructions(bundle: Path, float_build: bool, tmp: Path) -> dict:
             "per_window": lib / max(n_windows, 1), "mlp_per_inference": mlp / max(n_inferences, 1),
             "frontend_per_frame": (lib - tot["emit_window"]) / max(n_frames, 1),
             "stats_per_window": (tot["emit_window"] - mlp) / max(n_windows, 1),
+            "pitch_per_frame": tot["deepear_pitch_frame"] / max(n_frames, 1),
             "per_audio_second": lib / max(seconds, 1e-9)}
+
+
+def has_pitch(bundle: Path) -> bool:
+    """Whether the bundle's front end computes pitch statistics (its C library is built with DEEPEAR_PITCH)."""
+    fe = json.loads((bundle / "manifest.json").read_text())["front_end"]
+    return bool(fe.get("pitch_stats"))
+
+
+def pitch_latency(bundle: Path, tmp: Path, n: int = 20000) -> dict[str, float]:
+    """Microseconds per frame of the C pitch tracker (int8 build; the tracker is integer + double either way):
+    `deepear_run --time-pitch n` on a 150 Hz harmonic tone and on uniform noise (every lag searched)."""
+    exe = compile_c(_copy_c(bundle, tmp, False), tmp / "run_pitch", float_build=False)
+    r = subprocess.run([str(exe), "--time-pitch", str(n)], capture_output=True, text=True, check=True)
+    doc = json.loads(r.stdout)
+    return {"voiced": float(doc["voiced"]["us_per_frame"]), "noise": float(doc["noise"]["us_per_frame"])}
 
 
 def latency_batch1(bundle: Path, tmp: Path, n: int = 20000) -> dict[str, float]:
@@ -120,7 +139,7 @@ def _copy_c(bundle: Path, tmp: Path, fb: bool) -> Path:
     return d
 
 
-def table(m: dict, ins: dict[str, dict]) -> str:
+def table(m: dict, ins: dict[str, dict], pitch: bool = False) -> str:
     i8, f32 = m["int8"], m["float"]
     fit = fits_target(m, "watch-m4")
     rows = [
@@ -140,6 +159,11 @@ def table(m: dict, ins: dict[str, dict]) -> str:
             ("instructions per frame, front end (10 ms)", f"{a['frontend_per_frame']:,.0f}",
              f"{b['frontend_per_frame']:,.0f}"),
             ("instructions per window, statistics", f"{a['stats_per_window']:,.0f}", f"{b['stats_per_window']:,.0f}"),
+        ]
+        if pitch:
+            rows += [("instructions per frame, of which pitch tracker (deepear_pitch_frame)",
+                      f"{a['pitch_per_frame']:,.0f}", f"{b['pitch_per_frame']:,.0f}")]
+        rows += [
             ("instructions per second of audio (routing off)", f"{a['per_audio_second']:,.0f}",
              f"{b['per_audio_second']:,.0f}"),
         ]
@@ -167,6 +191,7 @@ def main() -> None:
     ap.add_argument("--write", action="store_true", help="write the c_library section of docs/benchmarks.md")
     args = ap.parse_args()
     m = measure_c(args.bundle / "c")
+    pitch = has_pitch(args.bundle)
     ins: dict[str, dict] = {}
     if not args.no_callgrind:
         if not shutil.which("valgrind") or not shutil.which("callgrind_annotate"):
@@ -175,7 +200,7 @@ def main() -> None:
             for name, fb in (("int8", False), ("float", True)):
                 ins[name] = count_instructions(args.bundle, fb, Path(t))
     text = (f"## C library: flash, RAM, instructions and latency\n\nC library of "
-            f"`{args.bundle.as_posix().rstrip('/')}`.\n\n" + table(m, ins))
+            f"`{args.bundle.as_posix().rstrip('/')}`.\n\n" + table(m, ins, pitch))
     with tempfile.TemporaryDirectory(prefix="deepear-clat-") as t:
         lat = latency_batch1(args.bundle, Path(t))
     text += ("\n\nLatency of the network alone at batch 1 on this machine's CPU (one core; onnxruntime: median of "
@@ -184,6 +209,18 @@ def main() -> None:
              "C float |\n|---:|---:|---:|---:|\n| " + " | ".join(f"{lat[k]:.0f} us" for k in
                                                         ("onnxruntime fp32", "onnxruntime int8", "C int8", "C float"))
              + " |")
+    if pitch:
+        with tempfile.TemporaryDirectory(prefix="deepear-cpitch-") as t:
+            pl = pitch_latency(args.bundle, Path(t))
+        text += ("\n\nPitch tracker of the C library (the front end sets pitch_stats): CPU time of "
+                 f"`deepear_run --time-pitch 20000`, one core: {pl['voiced']:.1f} us per voiced frame (150 Hz "
+                 f"harmonic tone), {pl['noise']:.1f} us per noise frame (every lag searched); at 100 frames per second "
+                 f"the worst case is {pl['noise'] * 100 / 1e4:.2f}% of this core in real time.")
+        if ins:
+            a = ins["int8"]
+            text += (f" Instructions (callgrind, golden clips): {a['pitch_per_frame']:,.0f} per frame for the tracker "
+                     f"of {a['frontend_per_frame']:,.0f} for the whole front end "
+                     f"({a['pitch_per_frame'] / max(a['frontend_per_frame'], 1):.0%}).")
     print(text)
     if args.write:
         from bench.report import write_section

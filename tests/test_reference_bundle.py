@@ -23,8 +23,13 @@ def test_reference_bundle_is_complete_and_small(manifest):
     for name in ("model.onnx", "model.int8.onnx", "MODEL_CARD.md", "recipe.yaml", "c/deepear_model.c",
                  "c/deepear_model.h", "c/deepear_weights.h", "c/deepear_run.c", "golden/golden.json"):
         assert (BUNDLE / name).is_file(), name
+    # no copy of the corpora in the repository: golden.json names each clip's source, the PCM is rebuilt
+    assert not list((BUNDLE / "golden").glob("*.pcm"))
+    # size follows the shipped parameters: the C header holds the float weights as text (~13 B each) and the
+    # int8 codes (~4 B), model.onnx 4 B, model.int8.onnx 1 B; anything else (audio, a stray file) breaks this
     size = sum(p.stat().st_size for p in BUNDLE.rglob("*") if p.is_file())
-    assert size < 6e6, f"reference bundle is {size / 1e6:.1f} MB"   # mostly the C float weights as text
+    n = manifest["compression"]["parameters_after"]
+    assert size < 26 * n + 0.5e6, f"reference bundle is {size / 1e6:.1f} MB for {n:,} parameters"
     assert set(manifest["tasks"]) >= {"scene", "emotion", "stress", "speaker"}
     card = (BUNDLE / "MODEL_CARD.md").read_text()
     assert "Non-commercial" in card and "proxy" in card and "10 dB" in card

@@ -2,9 +2,11 @@
  *
  * A port of the Python reference: deepear.audio.features (framing, Hann window, FFT, |X|^2, frame energy,
  * Slaney mel filterbank, log), deepear.audio.silence (adaptive noise floor), deepear.audio.voicing (frame
- * features with 20 frames of context, MLP), deepear.audio.frontend (window selection, summary statistics)
- * and deepear.deepx.quantize (int8 layers: round-half-even input quantisation, int8 x int8 -> int32, per
- * channel rescale, fp32 activation). float arithmetic except where the reference sums in float64.
+ * features with 20 frames of context, MLP), deepear.audio.pitch (YIN per frame and prosody statistics per
+ * window; compiled only when the front end sets pitch_stats: DEEPEAR_PITCH), deepear.audio.frontend (window
+ * selection, summary statistics) and deepear.deepx.quantize (int8 layers: round-half-even input quantisation,
+ * int8 x int8 -> int32, per channel rescale, fp32 activation). float arithmetic except where the reference
+ * sums in float64.
  */
 #define DEEPEAR_WEIGHTS_IMPL
 #include "deepear_model.h"
@@ -217,6 +219,82 @@ static float speech_prob(deepear_stream *s, const float *lm) {
     return 1.0f / (1.0f + expf(-logit));
 }
 
+#ifdef DEEPEAR_PITCH
+/* ---------------------------------------------------------------------------------------------------- */
+/* Pitch tracker (deepear.audio.pitch.pitch_track): YIN on the front-end frame itself, no look-ahead.
+ *
+ * The difference function d(tau) = sum_{j<W} (x[j] - x[j+tau])^2 = e(0) + e(tau) - 2 r(tau) (W = N_FFT -
+ * TAU_MAX; e(tau) the energy of x[tau..tau+W), r(tau) = sum_{j<W} x[j] x[j+tau]) is computed directly, in
+ * integers on the int16 samples: TAU_MAX * W multiply-accumulates per frame (214 x 298 = 64k for 75-500 Hz),
+ * where the Python reference takes an FFT cross-correlation in float64. Why direct: on the targets of this
+ * library (a Cortex-M4 has a single-precision FPU and no double hardware) int16 x int16 products accumulated
+ * in int64 are single-cycle DSP instructions (SMLAL, SMLALD for two) and need no FFT buffers, while double
+ * FFTs would be emulated in software and the float32 FFT of the log-mel path is far too coarse for a
+ * difference of near-equal energies; and the integer sums are exact (|x| <= 2^15, at most N_FFT terms), so d
+ * is the reference's d without its FFT round-off (about 1e-16 of the frame energy; the int16 -> float scale
+ * 2^-30 cancels in the normalisation). The cumulative-mean
+ * normalisation, the threshold search and the parabolic interpolation then run in double in the reference's
+ * order of operations. The search stops at the first lag YIN accepts (the rule needs no later lag), so a
+ * voiced frame costs less than noise, whose frames take every lag. */
+void deepear_pitch_frame(deepear_stream *s, const int16_t *x, float *f0_hz, float *aperiodicity) {
+    const int n = DEEPEAR_PITCH_N_LAGS;             /* dn[i]: lag TAU_MIN + i */
+    double *dn = s->pitch_dn, ap, a, c, den, shift = 0.0;
+    int64_t e0 = 0, et, cum = 0;
+    int tau, j, i, k = -1;
+    for (j = 0; j < DEEPEAR_PITCH_W; j++) e0 += (int32_t)x[j] * (int32_t)x[j];
+    et = e0;
+    for (tau = 1; tau <= DEEPEAR_PITCH_TAU_MAX; tau++) {
+        int64_t r0 = 0, r1 = 0, r2 = 0, r3 = 0, d;  /* r in 4 partial sums: exact in any order, ~3x faster */
+        const int16_t *y = x + tau;
+        et += (int32_t)y[DEEPEAR_PITCH_W - 1] * (int32_t)y[DEEPEAR_PITCH_W - 1]   /* e(tau) from e(tau - 1) */
+              - (int32_t)x[tau - 1] * (int32_t)x[tau - 1];
+        for (j = 0; j + 4 <= DEEPEAR_PITCH_W; j += 4) {
+            r0 += (int32_t)x[j] * (int32_t)y[j];
+            r1 += (int32_t)x[j + 1] * (int32_t)y[j + 1];
+            r2 += (int32_t)x[j + 2] * (int32_t)y[j + 2];
+            r3 += (int32_t)x[j + 3] * (int32_t)y[j + 3];
+        }
+        for (; j < DEEPEAR_PITCH_W; j++) r0 += (int32_t)x[j] * (int32_t)y[j];
+        d = e0 + et - 2 * ((r0 + r1) + (r2 + r3));  /* >= 0, exact */
+        cum += d;
+        i = tau - DEEPEAR_PITCH_TAU_MIN;
+        if (i < 0) continue;
+        dn[i] = cum > 0 ? (double)d * (double)tau / (double)cum : 0.0;
+        /* YIN's absolute threshold: the first lag under it that is a local minimum (<= the next lag) */
+        if (i > 0 && dn[i - 1] < DEEPEAR_PITCH_THRESHOLD && dn[i - 1] <= dn[i]) {
+            k = i - 1;
+            break;
+        }
+    }
+    if (k < 0) {                                    /* none: the global minimum (its first occurrence) */
+        k = 0;
+        for (i = 1; i < n; i++)
+            if (dn[i] < dn[k]) k = i;
+    }
+    ap = dn[k];
+    a = dn[k > 0 ? k - 1 : 0];
+    c = dn[k < n - 1 ? k + 1 : n - 1];
+    den = a - 2.0 * ap + c;
+    if (k > 0 && k < n - 1 && fabs(den) > 1e-12) {  /* parabolic interpolation of the lag */
+        shift = 0.5 * (a - c) / den;
+        if (shift > 1.0) shift = 1.0;
+        if (shift < -1.0) shift = -1.0;
+    }
+    *f0_hz = (float)((double)DEEPEAR_SAMPLE_RATE / ((double)(k + DEEPEAR_PITCH_TAU_MIN) + shift));
+    *aperiodicity = e0 == 0 ? 1.0f : (float)ap;     /* a digitally silent frame is aperiodic */
+}
+
+/* The frame's pitch into the rings: F0 in semitones re 100 Hz (float32 as the reference rounds it), aperiodicity. */
+static void pitch_frame_to_ring(deepear_stream *s, uint32_t slot) {
+    float f0, ap;
+    double f;
+    deepear_pitch_frame(s, s->pcm, &f0, &ap);
+    f = (double)f0 > 1e-3 ? (double)f0 : 1e-3;
+    s->ring_st[slot] = (float)(12.0 * log2(f / 100.0));
+    s->ring_aper[slot] = ap;
+}
+#endif
+
 /* ---------------------------------------------------------------------------------------------------- */
 /* The multi-task MLP */
 static float activation(float x, int act) {
@@ -353,8 +431,9 @@ static float quantile_sorted(const float *v, int k, double q) {
     return v[lo] + frac * (v[hi] - v[lo]);
 }
 
-/* Statistics `codes` (n) of the k values in s->sort_buf -> out[0], out[1], ... (sorts sort_buf). Matches
- * features.summary_stats_batch: mean in double, population std, numpy's linear quantiles. */
+/* Statistics `codes` (n; STAT_NAMES indices, with pitch also 7 = p10, 8 = p90) of the k values in s->sort_buf
+ * -> out[0], out[1], ... (sorts sort_buf). Matches features.summary_stats_batch: mean in double, population
+ * std, numpy's linear quantiles. */
 static void band_stats(deepear_stream *s, int k, const uint8_t *codes, int n, float *out) {
     double sum = 0.0, ss = 0.0;
     float mean;
@@ -375,6 +454,10 @@ static void band_stats(deepear_stream *s, int k, const uint8_t *codes, int n, fl
         case 3: v = s->sort_buf[k - 1]; break;
         case 4: v = quantile_sorted(s->sort_buf, k, 0.5); break;
         case 5: v = quantile_sorted(s->sort_buf, k, 0.25); break;
+#ifdef DEEPEAR_PITCH
+        case 7: v = quantile_sorted(s->sort_buf, k, 0.1); break;     /* p10, p90: pitch statistics only */
+        case 8: v = quantile_sorted(s->sort_buf, k, 0.9); break;
+#endif
         default: v = quantile_sorted(s->sort_buf, k, 0.75); break;
         }
         out[st] = v;
@@ -383,8 +466,74 @@ static void band_stats(deepear_stream *s, int k, const uint8_t *codes, int n, fl
 
 #define RING_VALUE(s, start, i, b) ((s)->ring_values[(((start) + (i)) % DEEPEAR_MAX_WIN) * DEEPEAR_N_MELS + (b)])
 
+#ifdef DEEPEAR_PITCH
+/* Indices of PITCH_STAT_NAMES (deepear_pitch_code holds them in front_end.pitch_stats order; c_codegen maps
+ * the names) and the statistics each part computes (DEEPEAR_PITCH_MASK: the requested ones). */
+#define PS_VOICED_FRAC 0
+#define PS_ST_MEAN 1
+#define PS_ST_RANGE 6
+#define PS_DST_ABSMED 7
+#define PS_DST_STD 8
+#define PS_APER_MEAN 9
+#define PS_APER_P25 10
+#define PS_N_NAMES 11
+#define PS_NEED_ST (((DEEPEAR_PITCH_MASK) >> PS_ST_MEAN) & 0x3f)
+#define PS_NEED_DST (((DEEPEAR_PITCH_MASK) >> PS_DST_ABSMED) & 0x3)
+#define PS_NEED_APER (((DEEPEAR_PITCH_MASK) >> PS_APER_MEAN) & 0x3)
+#define RING_VOICED(s, start, i) ((s)->ring_aper[((start) + (i)) % DEEPEAR_MAX_WIN] < DEEPEAR_PITCH_VOICED_MAX)
+#define RING_ST(s, start, i) ((s)->ring_st[((start) + (i)) % DEEPEAR_MAX_WIN])
+
+/* deepear.audio.pitch.window_stats of the window [start, start + w) over the frames the log-mel statistics use
+ * (sel) -> out (DEEPEAR_N_PITCH values). A frame is voiced when selected and its aperiodicity is under
+ * voiced_max (the reference's F0 > 0 always holds: F0 = sr / lag). F0 statistics over the voiced frames (0
+ * with fewer than MIN_VOICED), movement over pairs of consecutive voiced frames (0 with fewer than 2 pairs),
+ * aperiodicity over the selected frames. Uses s->sort_buf. */
+static void pitch_window_stats(deepear_stream *s, uint32_t start, uint32_t w, const uint8_t *sel, float *out) {
+    static const uint8_t aper_codes[2] = {0, 5};             /* mean, p25 */
+    static const uint8_t st_codes[5] = {0, 1, 7, 4, 8};      /* mean, std, p10, median, p90 */
+    static const uint8_t std_code[1] = {1}, median_code[1] = {4};
+    float v[PS_N_NAMES], t[5];
+    uint32_t i;
+    int n_sel = 0, n_voiced = 0, n_pairs = 0, j;
+    memset(v, 0, sizeof(v));
+    for (i = 0; i < w; i++) {
+        if (!sel[i]) continue;
+        s->sort_buf[n_sel++] = s->ring_aper[(start + i) % DEEPEAR_MAX_WIN];
+        n_voiced += RING_VOICED(s, start, i);
+        if (i > 0 && sel[i - 1] && RING_VOICED(s, start, i) && RING_VOICED(s, start, i - 1)) n_pairs++;
+    }
+    if (n_sel > 0) {
+        v[PS_VOICED_FRAC] = (float)((double)n_voiced / (double)n_sel);
+        if (PS_NEED_APER) {
+            band_stats(s, n_sel, aper_codes, 2, t);
+            v[PS_APER_MEAN] = t[0];
+            v[PS_APER_P25] = t[1];
+        }
+    }
+    if (PS_NEED_ST && n_voiced >= DEEPEAR_PITCH_MIN_VOICED) {
+        int k = 0;
+        for (i = 0; i < w; i++)
+            if (sel[i] && RING_VOICED(s, start, i)) s->sort_buf[k++] = RING_ST(s, start, i);
+        band_stats(s, k, st_codes, 5, t);
+        for (j = 0; j < 5; j++) v[PS_ST_MEAN + j] = t[j];      /* st_mean, st_std, st_p10, st_median, st_p90 */
+        v[PS_ST_RANGE] = t[4] - t[2];
+    }
+    if (PS_NEED_DST && n_pairs >= 2) {               /* F0 movement, semitones per hop */
+        int k = 0;
+        for (i = 1; i < w; i++)
+            if (sel[i] && sel[i - 1] && RING_VOICED(s, start, i) && RING_VOICED(s, start, i - 1))
+                s->sort_buf[k++] = RING_ST(s, start, i) - RING_ST(s, start, i - 1);
+        band_stats(s, k, std_code, 1, &v[PS_DST_STD]);
+        for (j = 0; j < k; j++) s->sort_buf[j] = fabsf(s->sort_buf[j]);
+        band_stats(s, k, median_code, 1, &v[PS_DST_ABSMED]);
+    }
+    for (j = 0; j < DEEPEAR_N_PITCH; j++) out[j] = v[deepear_pitch_code[j]];
+}
+#endif
+
 /* Selected frames of the window [start, start + w) -> s->features; returns k (frames used).
- * Layout as features.window_vectors: N_STATS per band (band-major), then N_DSTATS per band of the deltas. */
+ * Layout as features.window_vectors: N_STATS per band (band-major), then N_DSTATS per band of the deltas,
+ * then the N_PITCH pitch statistics. */
 static int window_stats(deepear_stream *s, uint32_t start, uint32_t w, const uint8_t *sel) {
     int b, k = 0;
     uint32_t i;
@@ -414,6 +563,9 @@ static int window_stats(deepear_stream *s, uint32_t start, uint32_t w, const uin
     }
 #else
     (void)deepear_dstat_code;
+#endif
+#ifdef DEEPEAR_PITCH
+    pitch_window_stats(s, start, w, sel, &s->features[DEEPEAR_DIM - DEEPEAR_N_PITCH]);
 #endif
     return k;
 }
@@ -537,6 +689,9 @@ static void process_frame(deepear_stream *s, deepear_event_fn cb, void *user) {
     s->ring_energy[slot] = e;
     s->ring_active[slot] = (uint8_t)silence_active(s, e, t);
     s->ring_speech[slot] = speech_prob(s, lm);
+#ifdef DEEPEAR_PITCH
+    pitch_frame_to_ring(s, slot);
+#endif
     s->n_frames = t + 1;
     for (g = 0; g < DEEPEAR_N_GROUPS; g++) {
         uint32_t w = deepear_group_win[g], h = deepear_group_hop[g];

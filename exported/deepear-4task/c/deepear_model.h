@@ -33,6 +33,9 @@ extern "C" {
  * in an order with no implicit padding, so sizeof() is the same on x86-64 and 32-bit ARM (EABI). */
 typedef struct {
     double floor_run_min;                         /* silence: running min of E[s] - R(s) (dB) */
+#ifdef DEEPEAR_PITCH
+    double pitch_dn[DEEPEAR_PITCH_N_LAGS];        /* scratch: YIN normalised difference, lags TAU_MIN..TAU_MAX */
+#endif
     uint32_t n_frames;                            /* frames analysed so far */
     uint32_t n_pcm;                               /* samples waiting in pcm[] */
     uint32_t routing;                             /* 1: speech tasks only on voiced windows */
@@ -45,6 +48,10 @@ typedef struct {
     float ring_values[DEEPEAR_MAX_WIN * DEEPEAR_N_MELS];  /* log-mel dB of the last MAX_WIN frames */
     float ring_energy[DEEPEAR_MAX_WIN];           /* frame energy, dBFS */
     float ring_speech[DEEPEAR_MAX_WIN];           /* P(speech) per frame */
+#ifdef DEEPEAR_PITCH
+    float ring_st[DEEPEAR_MAX_WIN];               /* pitch: F0 in semitones re 100 Hz per frame */
+    float ring_aper[DEEPEAR_MAX_WIN];             /* pitch: YIN aperiodicity per frame */
+#endif
     uint8_t ring_active[DEEPEAR_MAX_WIN_PAD4];    /* silence filter: frame active */
     float voi_low[DEEPEAR_VOI_CTX * DEEPEAR_VOI_N_LOW];  /* voicing context: low log-mel bands */
     float voi_lev[DEEPEAR_VOI_CTX];               /* mean low-band level */
@@ -77,7 +84,7 @@ typedef struct {
     int partial;                      /* stream shorter than one window: covers what there was */
     float speech_score;               /* mean P(speech) over the frames the statistics used */
     int n_selected;                   /* frames the statistics used */
-    const float *features;            /* DEEPEAR_DIM raw summary statistics, band-major */
+    const float *features;            /* DEEPEAR_DIM raw summary statistics, band-major (then deltas, pitch) */
     int n_tasks;                      /* tasks of the group */
     int task[DEEPEAR_MAX_GROUP_TASKS];        /* task indices (deepear_task_name[...]) */
     int status[DEEPEAR_MAX_GROUP_TASKS];      /* DEEPEAR_TASK_* */
@@ -115,6 +122,11 @@ int deepear_is_float_build(void);
 void deepear_frame_features(deepear_stream *s, const int16_t *frame, float *log_mel, float *energy_db);
 /* Raw summary vector (DEEPEAR_DIM) -> logits of every task into out (DEEPEAR_TOTAL_CLASSES, at task offsets). */
 void deepear_mlp_all(deepear_stream *s, const float *x, float *out);
+#ifdef DEEPEAR_PITCH
+/* YIN of one frame of DEEPEAR_N_FFT samples (deepear.audio.pitch.pitch_track): F0 (Hz) and aperiodicity;
+ * uses s->pitch_dn. Only in a library whose front end sets pitch_stats. */
+void deepear_pitch_frame(deepear_stream *s, const int16_t *frame, float *f0_hz, float *aperiodicity);
+#endif
 
 #ifdef __cplusplus
 }

@@ -3,14 +3,21 @@
  *   deepear_run [--all] [--features] [--chunk N] FILE.pcm|-
  *   deepear_run --info
  *   deepear_run --time-mlp N
+ *   deepear_run --pitch-track FILE.pcm|-      (only when the front end sets pitch_stats)
+ *   deepear_run --time-pitch N                (only when the front end sets pitch_stats)
  *
  * --all       routing off: speech tasks run on unvoiced windows too (what the golden comparison uses)
  * --features  include the window's summary vector ("features": [...])
  * --chunk N   push the PCM in chunks of N samples (default 1024; results do not depend on it)
  * --time-mlp N  run the network (trunk + every head) N times on one window vector and print the CPU time
  *              per inference (C99 clock(); the front end is not included)
+ * --pitch-track  the YIN track instead of events: one JSON line [f0_hz, aperiodicity] per frame
+ * --time-pitch N  run the pitch tracker N times on each of a voiced frame (a 150 Hz harmonic tone) and a
+ *              noise frame (no lag passes YIN's threshold: every lag is computed, the worst case) and print
+ *              the CPU time per frame
  * The int8 or float model is chosen at compile time (-DDEEPEAR_FLOAT).
  */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -102,9 +109,71 @@ static int time_mlp(long n) {
     return sink == 12345.0f;   /* keeps the loop from being optimised away; always 0 in practice */
 }
 
+#ifdef DEEPEAR_PITCH
+static int time_pitch(long n) {
+    static int16_t voiced[DEEPEAR_N_FFT], noise[DEEPEAR_N_FFT];
+    const int16_t *frames[2];
+    volatile float sink = 0.0f;
+    unsigned rng = 12345u;
+    int j, f;
+    for (j = 0; j < DEEPEAR_N_FFT; j++) {
+        double t = (double)j / DEEPEAR_SAMPLE_RATE, v = 0.0;
+        int h;
+        for (h = 1; h <= 4; h++) v += sin(2.0 * 3.14159265358979323846 * 150.0 * h * t) / h;
+        voiced[j] = (int16_t)(6000.0 * v);
+        rng = rng * 1103515245u + 12345u;                      /* LCG: uniform noise */
+        noise[j] = (int16_t)((int)((rng >> 16) & 0x7fffu) - 16384);
+    }
+    frames[0] = voiced;
+    frames[1] = noise;
+    deepear_init(&g_stream);
+    printf("{\"frames\":%ld", n);
+    for (f = 0; f < 2; f++) {
+        float f0 = 0.0f, ap = 0.0f;
+        clock_t t0;
+        double s;
+        long i;
+        deepear_pitch_frame(&g_stream, frames[f], &f0, &ap);      /* warm-up */
+        t0 = clock();
+        for (i = 0; i < n; i++) {
+            deepear_pitch_frame(&g_stream, frames[f], &f0, &ap);
+            sink += f0;
+        }
+        s = (double)(clock() - t0) / CLOCKS_PER_SEC;
+        printf(",\"%s\":{\"us_per_frame\":%.3f,\"f0_hz\":%.6g,\"aperiodicity\":%.6g}", f ? "noise" : "voiced",
+               1e6 * s / (double)n, (double)f0, (double)ap);
+    }
+    printf("}\n");
+    return sink == 12345.0f;   /* keeps the loop from being optimised away; always 0 in practice */
+}
+
+/* One JSON line [f0_hz, aperiodicity] per frame of a PCM file (frames as deepear_push cuts them). */
+static int pitch_track(FILE *f) {
+    static int16_t frame[DEEPEAR_N_FFT];
+    size_t have = 0;
+    unsigned char b[2];
+    deepear_init(&g_stream);
+    while (fread(b, 1, 2, f) == 2) {
+        frame[have++] = (int16_t)(uint16_t)((unsigned)b[0] | ((unsigned)b[1] << 8));
+        if (have == DEEPEAR_N_FFT) {
+            float f0, ap;
+            deepear_pitch_frame(&g_stream, frame, &f0, &ap);
+            printf("[%.9g,%.9g]\n", (double)f0, (double)ap);
+            memmove(frame, frame + DEEPEAR_HOP, (DEEPEAR_N_FFT - DEEPEAR_HOP) * sizeof(int16_t));
+            have = DEEPEAR_N_FFT - DEEPEAR_HOP;
+        }
+    }
+    return 0;
+}
+#endif
+
 static int usage(void) {
     fprintf(stderr, "usage: deepear_run [--all] [--features] [--chunk N] FILE.pcm|-\n       deepear_run --info\n"
-                    "       deepear_run --time-mlp N\n");
+                    "       deepear_run --time-mlp N\n"
+#ifdef DEEPEAR_PITCH
+                    "       deepear_run --pitch-track FILE.pcm|-\n       deepear_run --time-pitch N\n"
+#endif
+                    );
     return 2;
 }
 
@@ -112,13 +181,21 @@ int main(int argc, char **argv) {
     run_opts opts;
     const char *path = NULL;
     long chunk = 1024;
-    int i, routing = 1, carry = -1;
+    int i, routing = 1, carry = -1, pitch = 0;
     FILE *f;
     opts.features = 0;
     for (i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--info") == 0) return print_info();
         if (strcmp(argv[i], "--time-mlp") == 0 && i + 1 < argc) return time_mlp(strtol(argv[i + 1], NULL, 10) > 0 ?
                                                                                 strtol(argv[i + 1], NULL, 10) : 1);
+#ifdef DEEPEAR_PITCH
+        if (strcmp(argv[i], "--time-pitch") == 0 && i + 1 < argc) return time_pitch(strtol(argv[i + 1], NULL, 10) > 0 ?
+                                                                                    strtol(argv[i + 1], NULL, 10) : 1);
+        if (strcmp(argv[i], "--pitch-track") == 0) {
+            pitch = 1;
+            continue;
+        }
+#endif
         if (strcmp(argv[i], "--all") == 0) routing = 0;
         else if (strcmp(argv[i], "--features") == 0) opts.features = 1;
         else if (strcmp(argv[i], "--chunk") == 0 && i + 1 < argc) {
@@ -135,6 +212,13 @@ int main(int argc, char **argv) {
     if (!f) {
         fprintf(stderr, "deepear_run: cannot open %s\n", path);
         return 1;
+    }
+    if (pitch) {
+#ifdef DEEPEAR_PITCH
+        i = pitch_track(f);
+        if (f != stdin) fclose(f);
+        return i;
+#endif
     }
     deepear_init(&g_stream);
     deepear_set_routing(&g_stream, routing);
