@@ -32,6 +32,35 @@ def test_harmonic_tone_f0_within_half_a_percent(f0):
     assert np.all(tr[:, 1] < CFG.pitch.voiced_max)
 
 
+def _yin_by_definition(frame: np.ndarray, cfg: FrontEndConfig) -> tuple[float, float]:
+    """YIN on one frame straight from the definitions (no FFT, no cumulative sums): (F0 Hz, aperiodicity)."""
+    p, x = cfg.pitch, frame.astype(np.float64)
+    tau_min, tau_max = int(np.floor(cfg.sample_rate / p.fmax_hz)), int(np.ceil(cfg.sample_rate / p.fmin_hz))
+    w = len(x) - tau_max
+    d = np.array([np.sum((x[:w] - x[tau:tau + w]) ** 2) for tau in range(tau_max + 1)])
+    dn = d[1:] * np.arange(1, tau_max + 1) / np.maximum(np.cumsum(d[1:]), 1e-300)
+    seg = dn[tau_min - 1:]
+    cand = [i for i in range(len(seg) - 1) if seg[i] < p.threshold and seg[i] <= seg[i + 1]]
+    k = cand[0] if cand else int(np.argmin(seg))
+    shift = 0.0
+    if 0 < k < len(seg) - 1 and abs(seg[k - 1] - 2 * seg[k] + seg[k + 1]) > 1e-12:
+        shift = float(np.clip(0.5 * (seg[k - 1] - seg[k + 1]) / (seg[k - 1] - 2 * seg[k] + seg[k + 1]), -1, 1))
+    return cfg.sample_rate / (k + tau_min + shift), float(seg[k])
+
+
+def test_track_equals_the_definition_on_real_speech(speech_file):
+    """The vectorised track (FFT cross-correlation of length n_fft, prefix sums) is YIN as defined: the FFT
+    length is exact for every searched lag (a shorter circular correlation would alias here)."""
+    frames = frame_signal(load_audio(speech_file), CFG)[::3]
+    got = pitch_track(frames, CFG)
+    want = np.array([_yin_by_definition(f, CFG) for f in frames])
+    voiced = want[:, 1] < CFG.pitch.voiced_max
+    assert voiced.sum() > 20 and (~voiced).sum() > 20               # both kinds of frame are checked
+    assert np.array_equal(got[:, 1] < CFG.pitch.voiced_max, voiced)
+    np.testing.assert_allclose(got[:, 0], want[:, 0], rtol=1e-5)
+    np.testing.assert_allclose(got[:, 1], want[:, 1], rtol=1e-5, atol=1e-6)
+
+
 def test_noise_and_silence_have_no_pitch(rng):
     noise = (0.1 * rng.standard_normal(2 * SR)).astype(np.float32)
     x = summarize(analyze(noise, CFG), CFG, 1.0, 1.0).x

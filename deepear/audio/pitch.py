@@ -45,7 +45,9 @@ def pitch_track(frames: np.ndarray, cfg: FrontEndConfig) -> np.ndarray:
     w = n_fft - tau_max                                            # integration window (samples)
     if t == 0:
         return np.zeros((0, 2), np.float32)
-    n = 1 << int(math.ceil(math.log2(n_fft + w)))
+    # circular cross-correlation of length n: lags -(w-1)..-1 wrap to n-w+1..n-1, past tau_max when
+    # n >= tau_max + w = n_fft, so n_fft (not n_fft + w) is exact for lags 0..tau_max and halves the FFTs
+    n = 1 << int(math.ceil(math.log2(n_fft)))
     cross = np.fft.irfft(np.fft.rfft(x, n) * np.conj(np.fft.rfft(x[:, :w], n)), n)[:, :tau_max + 1]
     cs = np.concatenate([np.zeros((t, 1)), np.cumsum(x * x, axis=1)], axis=1)
     energy = cs[:, w:w + tau_max + 1] - cs[:, :tau_max + 1]        # sum of x^2 over [tau, tau + w)
