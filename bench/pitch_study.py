@@ -30,18 +30,16 @@ import argparse
 import sys
 import time
 from pathlib import Path
-from typing import Any
-
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.noise_floor_study import conditions, per_speaker, ravdess_and_noise  # noqa: E402
+from bench.nested_svm import TASKS, meta_of, nested_scores  # noqa: E402
+from bench.noise_floor_study import conditions, ravdess_and_noise  # noqa: E402
 from bench.report import write_section  # noqa: E402
 from deepear.audio.config import PITCH_STAT_NAMES, FrontEndConfig, PitchConfig  # noqa: E402
 from deepear.audio.frontend import analyze, summarize, window_bounds, window_selection  # noqa: E402
 from deepear.audio.io import load_audio  # noqa: E402
 from deepear.audio.pitch import pitch_track, window_stats  # noqa: E402
-from deepear.data.splits import actor_folds  # noqa: E402
 from deepear.progress import bar  # noqa: E402
 
 CONDS = ("clean", "10 dB", "0 dB")
@@ -52,7 +50,6 @@ PITCH = {"50 ms": FrontEndConfig(n_fft=800, pitch_stats=PITCH_STAT_NAMES, pitch=
 VARIANTS = ("recipe vector (320)", "+ prosody, 50 ms pitch frames (331)", "+ prosody, 50 ms, block weight x3",
             "+ prosody, the front end's 32 ms frames (331)", "+ prosody, 32 ms, block weight x3",
             "prosody alone, 50 ms (11)")
-TASKS = ("emotion", "stress proxy", "speaker")
 
 
 def centred_frames(y: np.ndarray, n_frames: int, cfg: FrontEndConfig, length: int) -> np.ndarray:
@@ -88,26 +85,6 @@ def select(x: np.ndarray, variant: str) -> tuple[np.ndarray, float]:
     return np.concatenate([x[:, :d], p], axis=1), (3.0 if "x3" in variant else 1.0)
 
 
-def model(d: int, weight: float) -> Any:
-    """StandardScaler, the last N_P columns times `weight` when d > N_P, RBF SVM (C=1, gamma="scale")."""
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import FunctionTransformer, StandardScaler
-    from sklearn.svm import SVC
-
-    w = np.ones(d)
-    if d > N_P:
-        w[-N_P:] = weight
-    return make_pipeline(StandardScaler(), FunctionTransformer(lambda z: z * w), SVC(C=1.0, gamma="scale"))
-
-
-def acc(xtr: np.ndarray, ytr: np.ndarray, xva: dict[str, np.ndarray], yva: np.ndarray,
-        weight: float) -> dict[str, float]:
-    if len(yva) == 0 or len(np.unique(ytr)) < 2:      # a --every smoke run can leave a side empty
-        return {c: float("nan") for c in xva}
-    m = model(xtr.shape[1], weight).fit(xtr, ytr)
-    return {c: float((m.predict(v) == yva).mean()) for c, v in xva.items()}
-
-
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--write", action="store_true")
@@ -130,46 +107,16 @@ def main() -> int:
             step(i + 1, len(clips))
     Xc = {c: np.stack(v) for c, v in X.items()}
     Ac = [np.stack(a) for a in A]
-    emotion = np.array([c.label("emotion") or "" for c in clips])
-    stress = np.array([c.label("stress") or "" for c in clips])
-    speaker = np.array([c.label("speaker") for c in clips])
-    actor = np.array([c.groups["actor"] for c in clips])
-    statement = np.array([c.labels["statement"] for c in clips])
-    rep = np.array([c.labels["repetition"] for c in clips])
-    fold = np.zeros(len(clips), int)
-    for f, fo in enumerate(actor_folds(clips, 6, task="emotion")):
-        fold[fo.test] = f
+    meta = meta_of(clips)
     d0 = Xc["clean"].shape[1] - N_P * len(PITCH)
     # a window has F0 statistics when it had >= 5 voiced frames (deepear.audio.pitch.MIN_VOICED), else they are 0
     voiced_share = {(c, k): float(np.any(Xc[c][:, d0 + i * N_P + 1:d0 + i * N_P + 7] != 0, axis=1).mean())
                     for c in CONDS for i, k in enumerate(PITCH)}
     res: dict[tuple[str, str, str], float] = {}
     for v in VARIANTS:
-        # speaker ID: statement "kids" (clean + 2 noisy copies) -> statement "dogs", repetition 1 only
-        tr, va = (rep == "1") & (statement == "kids"), (rep == "1") & (statement == "dogs")
-        xs = {c: select(Xc[c], v)[0] for c in CONDS}
-        xa = [select(a, v)[0] for a in Ac]
-        w = select(Xc["clean"], v)[1]
-        r = acc(np.concatenate([xs["clean"][tr], xa[0][tr], xa[1][tr]]), np.concatenate([speaker[tr]] * 3),
-                {c: xs[c][va] for c in CONDS}, speaker[va], w)
-        for c in CONDS:
-            res[("speaker", v, c)] = r[c]
-        # emotion and stress: inner actor folds of every outer fold, per-speaker standardised
-        xsn = {c: per_speaker(xs[c], actor) for c in CONDS}
-        xan = [per_speaker(a, actor) for a in xa]
-        for task, lab in (("emotion", emotion), ("stress proxy", stress)):
-            accs: dict[str, list[float]] = {c: [] for c in CONDS}
-            for outer in range(6):
-                inner = [f for f in range(6) if f != outer]
-                for held in inner:
-                    tr = np.isin(fold, [f for f in inner if f != held]) & (lab != "")
-                    va = (fold == held) & (lab != "")
-                    r = acc(np.concatenate([xsn["clean"][tr], xan[0][tr], xan[1][tr]]),
-                            np.concatenate([lab[tr]] * 3), {c: xsn[c][va] for c in CONDS}, lab[va], w)
-                    for c in CONDS:
-                        accs[c].append(r[c])
-            for c in CONDS:
-                res[(task, v, c)] = float(np.mean(accs[c]))
+        r = nested_scores({c: select(Xc[c], v)[0] for c in CONDS}, [select(a, v)[0] for a in Ac], meta,
+                          select(Xc["clean"], v)[1], N_P)
+        res.update({(t, v, c): a for (t, c), a in r.items()})
         print(v, {f"{k[0]} {k[2]}": round(100 * a, 1) for k, a in res.items() if k[1] == v}, flush=True)
     lines = ["## Pitch (F0) statistics: nested check on training actors and training noise only (SVM)", "",
              "RAVDESS, one 5 s window per clip. The recipe's 320-value vector (32 log-mel bands, 7 statistics + 3 "
