@@ -98,6 +98,12 @@ class FrontEndConfig:
     pitch_stats: tuple[str, ...] = ()  # prosody statistics appended to every window vector (PITCH_STAT_NAMES);
                                        # set: analyze() also tracks pitch per frame (cached with the frames)
     pitch: PitchConfig = field(default_factory=PitchConfig)
+    stat_frames: str = "active"      # which of a window's frames the statistics use: "active" (the silence
+                                     # filter's rule, see frontend.py) or "voiced": of those, the frames the
+                                     # voicing indicator calls speech (P(speech) > voicing.frame_threshold) when
+                                     # the window has at least voiced_min_frames of them, else the active rule.
+                                     # The window's speech score (routing) always uses the active rule.
+    voiced_min_frames: int = 25      # "voiced": fewer voiced frames than this and the window keeps the active rule
 
     def __post_init__(self) -> None:
         if self.sample_rate <= 0 or self.n_fft <= 0 or self.n_mels <= 0:
@@ -143,6 +149,11 @@ class FrontEndConfig:
                               f"for frames of n_fft={self.n_fft}: YIN's integration window (n_fft - lag) must hold "
                               f"the longest period, so fmin_hz >= {2 * self.sample_rate / self.n_fft:g} (raise "
                               "fmin_hz or n_fft)")
+        if self.stat_frames not in ("active", "voiced"):
+            raise ConfigError(f"front end: stat_frames must be 'active' or 'voiced', got {self.stat_frames!r}")
+        if (not isinstance(self.voiced_min_frames, int) or isinstance(self.voiced_min_frames, bool)
+                or self.voiced_min_frames < 1):
+            raise ConfigError(f"front end: voiced_min_frames must be an integer >= 1, got {self.voiced_min_frames!r}")
         if not 0 < p.threshold <= p.voiced_max <= 1:
             raise ConfigError(f"front end: pitch needs 0 < threshold <= voiced_max <= 1, got {p.threshold}, "
                               f"{p.voiced_max}")
@@ -217,7 +228,8 @@ class FrontEndConfig:
 
     def frames_hash(self) -> str:
         """Hash of the parameters that shape the frame-level features (the feature cache's key): the summary
-        statistics (stats, delta_stats, delta_width) only act on cached frames, so they are left out; of
+        parameters (SUMMARY_PARAMS: statistics, deltas, which frames) only act on cached frames, so they are left
+        out; of
         pitch_stats only whether it is set counts (the frames then carry a pitch track)."""
         return self.frames_config().hash()
 
@@ -230,10 +242,11 @@ class FrontEndConfig:
 
 
 # Parameters that only shape the window statistics, not the cached frames (see FrontEndConfig.frames_hash).
-SUMMARY_PARAMS = ("stats", "delta_stats", "delta_width")
+SUMMARY_PARAMS = ("stats", "delta_stats", "delta_width", "stat_frames", "voiced_min_frames")
 # Parameters added after the first release, with their defaults as `to_dict` writes them (see FrontEndConfig.hash).
 LATER_FRONT_END_DEFAULTS: dict[str, Any] = {"delta_stats": [], "delta_width": 2, "pitch_stats": [],
-                                            "pitch": dataclasses.asdict(PitchConfig())}
+                                            "pitch": dataclasses.asdict(PitchConfig()), "stat_frames": "active",
+                                            "voiced_min_frames": 25}
 
 
 def without_later_defaults(section: dict[str, Any],

@@ -11,6 +11,10 @@ Decisions (documented in docs/frontend.md):
 - Statistics are computed over the window's active (non-silent) frames. When a window has fewer than
   `silence.min_active_frames` active frames but some audible ones (a steady background: rain, an engine),
   the statistics use all its audible frames, because there the background *is* the content.
+- With `stat_frames="voiced"` the statistics use, of those frames, the ones the voicing indicator calls
+  speech (P(speech) > `voicing.frame_threshold`) when the window has at least `voiced_min_frames` of them
+  (else the rule above): in noise the active frames include noise-only ones, which pull every statistic
+  towards the noise's. The window's speech score (routing) always averages P(speech) over the rule above.
 - A window with no audible frame at all (every frame below `silence.abs_floor_db`) is *silent*: its vector
   is still computed (over all frames) so arrays stay rectangular, but `Windows.silent` is True and the
   training code and the runtime skip it.
@@ -98,11 +102,18 @@ def window_bounds(n_frames: int, cfg: FrontEndConfig, window_s: float, hop_s: fl
 
 def window_selection(ff: FrameFeatures, cfg: FrontEndConfig,
                      bounds: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Which frames each window's statistics use (the rule in the module docstring).
+    """Which frames each window's statistics use (the rules in the module docstring).
 
     Args: bounds (N, 2) from `window_bounds` (all windows have the same length).
     Returns: idx (N, W) frame indices, sel (N, W) bool frames used, silent (N,) bool.
     """
+    idx, sel, silent = _active_selection(ff, cfg, bounds)
+    return idx, _stat_selection(ff, cfg, idx, sel, silent), silent
+
+
+def _active_selection(ff: FrameFeatures, cfg: FrontEndConfig,
+                      bounds: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The active-frame rule (also what the speech score averages over): idx (N, W), sel (N, W), silent (N,)."""
     w = int(bounds[0, 1] - bounds[0, 0]) if len(bounds) else 0
     idx = bounds[:, :1] + np.arange(w)[None, :]
     active = ff.active[idx]
@@ -111,6 +122,16 @@ def window_selection(ff: FrameFeatures, cfg: FrontEndConfig,
     silent = ~use_active & ~audible.any(axis=1)
     sel = np.where(use_active[:, None], active, np.where(silent[:, None], True, audible))
     return idx, sel, silent
+
+
+def _stat_selection(ff: FrameFeatures, cfg: FrontEndConfig, idx: np.ndarray, sel: np.ndarray,
+                    silent: np.ndarray) -> np.ndarray:
+    """`cfg.stat_frames` applied to the active-rule selection `sel` (N, W): the frames the statistics use."""
+    if cfg.stat_frames == "active" or not len(idx):
+        return sel
+    voiced = sel & (ff.speech_prob[idx] > cfg.voicing.frame_threshold) & ~silent[:, None]
+    enough = voiced.sum(axis=1) >= cfg.voiced_min_frames
+    return np.where(enough[:, None], voiced, sel)
 
 
 def summarize(ff: FrameFeatures, cfg: FrontEndConfig, window_s: float, hop_s: float) -> Windows:
@@ -133,14 +154,15 @@ def summarize_bounds(ff: FrameFeatures, cfg: FrontEndConfig, bounds: np.ndarray,
     the same code.
     """
     n = bounds.shape[0]
-    idx, sel, silent = window_selection(ff, cfg, bounds)
+    idx, sel, silent = _active_selection(ff, cfg, bounds)
+    stat_sel = _stat_selection(ff, cfg, idx, sel, silent)
     active = ff.active[idx]
-    x = window_vectors(ff.values[idx], sel, cfg) if n else np.zeros((0, cfg.dim), np.float32)
+    x = window_vectors(ff.values[idx], stat_sel, cfg) if n else np.zeros((0, cfg.dim), np.float32)
     if cfg.pitch_stats and n:
         if ff.pitch is None:
             raise ConfigError("front end: pitch_stats is set but these frames carry no pitch track (computed "
                               "with another front-end configuration)")
-        x = np.concatenate([x, pitch.window_stats(ff.pitch[idx], sel, cfg)], axis=1)
+        x = np.concatenate([x, pitch.window_stats(ff.pitch[idx], stat_sel, cfg)], axis=1)
     k = sel.sum(axis=1)
     score = np.where(silent, 0.0, (ff.speech_prob[idx] * sel).sum(axis=1) / np.maximum(k, 1)).astype(np.float32)
     voiced = ~silent & (score > cfg.voicing.window_threshold)

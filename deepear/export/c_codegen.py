@@ -70,6 +70,8 @@ def check_supported(cfg: FrontEndConfig) -> None:
     unknown = sorted(set(cfg.pitch_stats) - set(C_PITCH_CODES))
     if unknown:
         problems.append(f"pitch_stats {unknown} (the C library computes {sorted(C_PITCH_CODES)})")
+    if cfg.stat_frames != "active":
+        problems.append(f"stat_frames={cfg.stat_frames!r} (the C library summarises the active frames only)")
     if problems:
         raise ConfigError("C library: unsupported front-end configuration: " + "; ".join(problems))
 
