@@ -1,12 +1,12 @@
 """What the issue's classical numbers measure: the SVM trained clean vs multi-condition, two feature sets.
 
-    .venv/bin/python bench/classical_reproduction.py [--dnn-runs runs/bench-v4-ema1/bench-multitask/0]
+    .venv/bin/python bench/classical_reproduction.py [--dnn-runs runs/bench-v5-pitch/bench-multitask/0]
                                                      [--quiet] [--write]
 
 Why: the targets of recipes/deepear.yaml were set against "the best classical baseline measured on these exact
 splits with 24-band log-mel summary statistics" (scene 93.6%, speaker ID 97.6%), while the SVM of the
-"accuracy" section — trained like the DNN on clean + noisy copies, on deepear's 32-band features with deltas —
-reaches 86.1% and 91.8%. This separates the two differences: the same SVMBaseline (RBF, C=10, balanced classes,
+"accuracy" section — trained like the DNN on clean + noisy copies, on deepear's 32-band features with deltas
+(and, since the recipe took them, pitch statistics) — reached 86.1% and 91.8% before pitch. This separates the two differences: the same SVMBaseline (RBF, C=10, balanced classes,
 a stratified draw of at most SVM_MAX_TRAIN training windows per task) on the same splits, trained
 (a) on 24-band log-mel summary statistics of the clean clips, (b) on deepear's features of the clean clips,
 (c) on deepear's features of the clean clips plus the recipe's noisy copies (the "accuracy" section's SVM).
@@ -43,8 +43,9 @@ TASKS = {"scene": ("fold0", "fold1", "fold2", "fold3", "fold4"), "esc10": ("fold
          "speaker": ("speaker",)}
 WINDOW = "{window_s: 1.28, hop_s: 0.64}"
 VARIANTS = {
-    "24-band log-mel summary, clean training": ["front_end.n_mels=24", "front_end.delta_stats=[]", "mixing.copies=0"],
-    "deepear features (32 bands + deltas), clean training": ["mixing.copies=0"],
+    "24-band log-mel summary, clean training": ["front_end.n_mels=24", "front_end.delta_stats=[]",
+                                                "front_end.pitch_stats=[]", "mixing.copies=0"],
+    "deepear features (32 bands + deltas + pitch), clean training": ["mixing.copies=0"],
     "deepear features, clean + noisy copies (the accuracy section's SVM)": [],
 }
 SNRS = (None, 10.0)
@@ -107,7 +108,7 @@ def dnn_row(folder: Path) -> tuple[dict, dict[str, float]]:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--dnn-runs", type=Path, default=REPO / "runs" / "bench-v4-ema1" / "bench-multitask" / "0",
+    ap.add_argument("--dnn-runs", type=Path, default=REPO / "runs" / "bench-v5-pitch" / "bench-multitask" / "0",
                     help="finished multi-task benchmark folder quoted for comparison (not retrained)")
     ap.add_argument("--quiet", action="store_true")
     ap.add_argument("--write", action="store_true")
@@ -137,7 +138,7 @@ def main() -> int:
         f"{SVM_MAX_TRAIN:,} training windows per task) on the benchmark's splits (scene and ESC-10: fold0-4; speaker "
         "ID: the speaker run, 24 RAVDESS actors, repetition 1 -> 2), trained on the clean training clips or on them "
         "plus the recipe's noisy copies, with the issue's features (24-band log-mel, 7 summary statistics) or "
-        "deepear's (32 bands + delta statistics). Scored like the benchmark: scene per 1.28 s window, ESC-10 and "
+        "deepear's (the recipe's front end: 32 bands + delta and pitch statistics). Scored like the benchmark: scene per 1.28 s window, ESC-10 and "
         "speaker ID per clip; 10 dB = the held-out test noise. The last row is the multi-task DNN of the "
         "\"accuracy\" section (trained with noisy copies), read from its metrics. A measurement of the targets' "
         "basis: test folds are read, so nothing here chooses anything.", "",
