@@ -108,7 +108,8 @@ def summarise(traj: dict[str, np.ndarray], seed: int, run: str, recipe_hash: str
               seconds: float, tree: str, variant: str | None = None) -> dict:
     """What judging `RULE` needs of a trajectory: its weights' curves on all validation clips and on the halves
     (points per epoch), test accuracy (E, n_tasks, 3 conditions, fractions), the clips', recipe's and library's
-    hashes."""
+    hashes; and, to read which task a knob moves (never judged), each task's validation window accuracy per epoch
+    (`task_curves`, points; summaries before December 2026 lack it)."""
     w = WEIGHTS.index(RULE.weights)
     c = curves(traj, w, halves(traj, seed, run))
     return {"seed": seed, "run": run, "recipe_hash": recipe_hash, "overrides": overrides,
@@ -116,6 +117,8 @@ def summarise(traj: dict[str, np.ndarray], seed: int, run: str, recipe_hash: str
             "weights": RULE.weights, "epochs": int(traj["test"].shape[1]), "seconds": round(seconds, 1),
             "val_clips_sha256": clips_hash(traj), "test_tasks": [str(t) for t in traj["test_tasks"]],
             "curves": {k: [round(float(v), 6) for v in c[k]] for k in ("all", "a", "b")},
+            "task_curves": {str(t): [round(float(v), 4) for v in 100 * traj[f"hits_{t}"][w].mean(1)]
+                            for t in traj["test_tasks"]},
             "test": np.round(traj["test"][w], 6).tolist()}
 
 

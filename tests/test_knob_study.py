@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
 from bench import knob_study
@@ -37,3 +38,19 @@ def test_summaries_of_other_code_or_cpu_kernels_are_not_compared():
     with pytest.raises(SystemExit, match="unknown"):                                # not recorded: not comparable
         knob_study.check_same_library(same, {(0, "fold0"): _summary(cpu=None)})
     knob_study.check_same_library({(0, "fold0"): _summary(cpu=None)}, {(0, "fold0"): _summary(cpu=None)})
+
+
+def test_summary_keeps_each_tasks_validation_curve(rng):
+    e, w = 5, knob_study.WEIGHTS.index(knob_study.RULE.weights)
+    traj = {"test_tasks": ["emotion", "scene"], "test": rng.random((2, e, 2, 3))}
+    for i, t in enumerate(traj["test_tasks"]):
+        n = 40 + 10 * i
+        traj[f"hits_{t}"] = rng.random((2, e, n)) < 0.6
+        traj[f"clip_{t}"] = np.repeat(np.arange(n // 2) + 1000 * i, 2)
+        traj[f"clean_{t}"] = np.ones(n, bool)
+    sm = knob_study.summarise(traj, 0, "fold0", "h", [], 1.0, "tree")
+    for t in traj["test_tasks"]:
+        np.testing.assert_allclose(sm["task_curves"][t], 100 * traj[f"hits_{t}"][w].mean(1), atol=1e-4)
+    # the judged curve is the mean of the tasks' curves
+    np.testing.assert_allclose(sm["curves"]["all"], np.mean(list(sm["task_curves"].values()), axis=0), atol=1e-3)
+    json.dumps(sm)                                                       # stored as JSON
