@@ -3,7 +3,7 @@ and folds, clean and in held-out noise: task x {multi-task, single-task, no pre-
 {clean, 10 dB, 0 dB}, plus the pre-training ablation at 10% of the labels and band-limited scene.
 
     .venv/bin/python bench/accuracy.py [--recipe recipes/deepear.yaml] [--runs fold0 ... speaker]
-                                       [--ablation-runs fold0 fold1 speaker] [--runs-dir runs/bench]
+                                       [--ablation-runs fold0 fold1 speaker] [--runs-dir bench/accuracy_runs/<recipe>-<hash>]
                                        [--previous runs/bench-v1 [--previous-label TEXT]] [--skip ...]
 
 --previous reads (never trains) the finished runs of an earlier recipe in another runs folder and shows them
@@ -11,7 +11,10 @@ beside the current recipe: its multi-task model as a column of the main table (s
 its ablations for the variants this invocation skips, labelled as coming from that recipe.
 
 Every variant is an ordinary recipe run (resumable: re-running skips finished protocol runs); GMM and SVM
-are trained and tested inside the multi-task runs on exactly the same windows. Writes the "accuracy"
+are trained and tested inside the multi-task runs on exactly the same windows. Under bench/accuracy_runs/ (the
+default, one folder per recipe version) the small files of every run folder (recipe, metrics, DONE; not the
+checkpoints) are committed, so a retrain that outlives one machine resumes on the next; pass a folder under
+runs/ for a scratch table. Writes the "accuracy"
 section of docs/benchmarks.md and docs/img/accuracy_noise.png.
 """
 from __future__ import annotations
@@ -150,7 +153,9 @@ def main() -> None:
     ap.add_argument("--runs", nargs="+", default=["fold0", "fold1", "fold2", "fold3", "fold4", "fold5", "speaker"])
     ap.add_argument("--ablation-runs", nargs="+", default=["fold0", "fold1", "speaker"],
                     help="protocol runs for the single-task / no-pre-training / 10%% variants")
-    ap.add_argument("--runs-dir", type=Path, default=REPO / "runs" / "bench")
+    ap.add_argument("--runs-dir", type=Path, default=None,
+                    help="run folders (default bench/accuracy_runs/<recipe name>-<recipe hash>, whose small files "
+                         "are committed)")
     ap.add_argument("--skip", nargs="*", default=[], help="variants to skip: noadapt single nopre fraction bandlimit")
     ap.add_argument("--previous", type=Path, default=None,
                     help="runs folder of an earlier recipe's finished variants, shown beside this one (read-only)")
@@ -160,6 +165,9 @@ def main() -> None:
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     t_all = time.perf_counter()
+    if args.runs_dir is None:      # one folder per recipe version: a changed recipe never meets its old runs
+        r0 = load_recipe(args.recipe)
+        args.runs_dir = REPO / "bench" / "accuracy_runs" / f"{r0.name}-{r0.hash()[:8]}"
     rp, rd, q = args.recipe, args.runs_dir, args.quiet
     multi = train(rp, "bench-multitask", [], args.runs, rd, q)
     base_recipe = load_recipe(rp)
@@ -291,7 +299,7 @@ def main() -> None:
                   f"single-task{', ' + args.previous_label if 'band-limited scene' in from_prev else ''}): DNN {fmt(acc(band, 'scene', 'clean'))}%, SVM {fmt(acc(band, 'scene', 'clean', 'svm'))}% "
                   f"(target >= 92%)."]
     lines += ["", f"This invocation took {(time.perf_counter() - t_all) / 60:.0f} min (finished protocol runs are reused from "
-              f"{args.runs_dir.name}/; the training times above are the real cost)."]
+              f"{_rel(args.runs_dir)}/; the training times above are the real cost)."]
     text = "\n".join(lines)
     print(text)
     if multi:
