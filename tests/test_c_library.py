@@ -8,6 +8,7 @@ the int8 and the float build; streaming must not depend on the push size; silenc
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import shutil
@@ -224,6 +225,31 @@ def test_c_pitch_subset_and_other_tracker_settings(tmp_path_factory, data_root):
     assert (np.abs(c - py) / np.maximum(np.abs(py), 1.0)).max() <= 1e-5
 
 
+def test_c_matches_python_with_voiced_frames(tmp_path_factory, data_root, bundle):
+    """front_end.stat_frames="voiced": the C library summarises the same frames as Python (int8 and float builds),
+    and the rule changes the speech windows' features while leaving windows with few voiced frames alone."""
+    cfg = FrontEndConfig(delta_stats=("std", "p25", "p75"), pitch_stats=PITCH_STAT_NAMES, stat_frames="voiced")
+    b = _make_bundle(tmp_path_factory, data_root, cfg)
+    mac = _header_macros(b["root"] / "c")
+    assert (mac["STAT_VOICED"], mac["VOICED_MIN"]) == (1, 25)
+    assert "STAT_VOICED" not in (bundle["root"] / "c" / "deepear_weights.h").read_text()
+    for float_build in (False, True):
+        r = check_golden(b["root"], float_build=float_build)
+        assert r["problems"] == [] and r["ok"], r["problems"][:10]
+        assert r["max_feature_rel_err"] <= 1e-3 and r["top_class_identical"] and r["flags_identical"]
+    # the same clips summarised over their active frames (Python): the rule must have changed some windows
+    active = dataclasses.replace(cfg, stat_frames="active")
+    changed, kept = 0, 0
+    for clip in b["golden"]["clips"]:
+        ff = analyze_pcm(np.fromfile(b["root"] / "golden" / clip["pcm"], dtype="<i2"), active, load_model())
+        for g in clip["groups"]:
+            want = summarize(ff, active, g["window_s"], g["hop_s"]).x
+            got = np.array([w["features"] for w in g["windows"]], dtype=np.float32)
+            same = np.all(np.isclose(got, want, rtol=1e-4, atol=1e-4), axis=1)
+            changed, kept = changed + int((~same).sum()), kept + int(same.sum())
+    assert changed >= 3 and kept >= 3
+
+
 def _header_macros(c_dir: Path) -> dict[str, int]:
     text = (c_dir / "deepear_weights.h").read_text()
     return {m[0]: int(m[1]) for m in re.findall(r"#define DEEPEAR_(\w+) (\d+)\n", text)}
@@ -359,6 +385,7 @@ def test_unsupported_front_end_is_a_config_error():
             check_supported(bad)
     check_supported(FrontEndConfig())
     check_supported(PITCH_CFG)
+    check_supported(FrontEndConfig(stat_frames="voiced"))
 
 
 def test_compile_errors_are_reported(bundle, tmp_path):

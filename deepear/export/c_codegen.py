@@ -12,10 +12,11 @@ input scale (default) or fp32 weights + bias (only under `DEEPEAR_FLOAT`, so the
 weights only).
 
 Only the default front end is supported by the C port (16 kHz, log-mel of 32 Slaney bands over 0-8 kHz,
-periodic Hann, power spectrum, power-of-two FFT; any statistics, delta statistics and pitch statistics);
-anything else raises ConfigError naming the parameter. The pitch tracker and its statistics are compiled only
-for a front end that sets `pitch_stats` (the header then defines DEEPEAR_PITCH and its constants), so the header
-of a front end without them is what it was before the port.
+periodic Hann, power spectrum, power-of-two FFT; any statistics, delta statistics and pitch statistics, over
+the active or the voiced frames); anything else raises ConfigError naming the parameter. The pitch tracker and
+its statistics are compiled only for a front end that sets `pitch_stats` (the header then defines DEEPEAR_PITCH
+and its constants), the voiced-frame rule only for `stat_frames="voiced"` (DEEPEAR_STAT_VOICED), so the header
+of a front end without them is what it was before the ports.
 """
 from __future__ import annotations
 
@@ -70,8 +71,6 @@ def check_supported(cfg: FrontEndConfig) -> None:
     unknown = sorted(set(cfg.pitch_stats) - set(C_PITCH_CODES))
     if unknown:
         problems.append(f"pitch_stats {unknown} (the C library computes {sorted(C_PITCH_CODES)})")
-    if cfg.stat_frames != "active":
-        problems.append(f"stat_frames={cfg.stat_frames!r} (the C library summarises the active frames only)")
     if problems:
         raise ConfigError("C library: unsupported front-end configuration: " + "; ".join(problems))
 
@@ -290,6 +289,8 @@ def render_weights_header(int8_model: Int8Model, fp32_chain: LinearChain, cfg: F
                        "PITCH_TAU_MAX": tau_max, "PITCH_W": cfg.n_fft - tau_max,
                        "PITCH_MIN_VOICED": pitch.MIN_VOICED,
                        "PITCH_MASK": sum(1 << C_PITCH_CODES[n] for n in cfg.pitch_stats)})
+    if cfg.stat_frames == "voiced":   # only then: the default front end keeps the header it had before
+        macros.update({"STAT_VOICED": 1, "VOICED_MIN": int(cfg.voiced_min_frames)})
     o.append("/* sizes (the state struct deepear_stream is built from these) */\n")
     o.extend(f"#define DEEPEAR_{k} {int(v)}\n" for k, v in macros.items())
     o.append("\n/* front-end constants */\n")
@@ -307,6 +308,8 @@ def render_weights_header(int8_model: Int8Model, fp32_chain: LinearChain, cfg: F
         consts.update({   # float32 with the stored aperiodicity, as in deepear.audio.pitch
             "PITCH_THRESHOLD": _f64(cfg.pitch.threshold),
             "PITCH_VOICED_MAX": f"((float){_f32(cfg.pitch.voiced_max)})"})
+    if cfg.stat_frames == "voiced":   # compared in float32 with the stored P(speech), as in frontend.summarize
+        consts["FRAME_THRESHOLD"] = f"((float){_f32(cfg.voicing.frame_threshold)})"
     o.extend(f"#define DEEPEAR_{k} {v}\n" for k, v in consts.items())
 
     o.append("\n#ifdef DEEPEAR_WEIGHTS_IMPL\n")

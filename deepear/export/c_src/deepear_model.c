@@ -626,6 +626,19 @@ static void emit_window(deepear_stream *s, int g, uint32_t start, uint32_t w, in
         }
     }
     score = ev.silent ? 0.0 : score / (double)(k > 0 ? k : 1);
+#ifdef DEEPEAR_STAT_VOICED
+    /* front_end.stat_frames = "voiced": the statistics use, of the frames chosen above, those the voicing
+     * indicator calls speech, when there are at least DEEPEAR_VOICED_MIN of them (the speech score, the voiced
+     * flag and n_selected keep the frames chosen above) */
+    if (!ev.silent) {
+        uint32_t n_voiced = 0;
+        for (i = 0; i < w; i++)
+            n_voiced += (uint32_t)(sel[i] && s->ring_speech[(start + i) % DEEPEAR_MAX_WIN] > DEEPEAR_FRAME_THRESHOLD);
+        if (n_voiced >= DEEPEAR_VOICED_MIN)
+            for (i = 0; i < w; i++)
+                sel[i] = (uint8_t)(sel[i] && s->ring_speech[(start + i) % DEEPEAR_MAX_WIN] > DEEPEAR_FRAME_THRESHOLD);
+    }
+#endif
     window_stats(s, start, w, sel);
     ev.speech_score = (float)score;
     ev.voiced = !ev.silent && (float)score > DEEPEAR_WINDOW_THRESHOLD;
