@@ -23,9 +23,10 @@ on each half, test accuracy per epoch, a hash of the validation clips and of the
 JSON) is kept under --store/<name>/<seed>/<run>.json, the recipe's own under --store/recipe/. The default store
 is in the repository and is committed, so a study of ~28 fine-tunings can span sessions and machines; a summary
 whose recipe hash no longer matches recipes/deepear.yaml (with its overrides and seed) is an error, never reused,
-and so is a comparison of summaries trained with different deepear/ code (each records git's tree hash of the
-committed package; training with uncommitted changes there is refused) or on CPUs whose kernels round differently
-(each records torch's CPU capability, e.g. AVX2 or AVX512).
+and so is a comparison of summaries trained with different deepear/ training code (each records git's tree hash of
+the committed package, compared without the export, runtime and DeepX packages, which fine-tuning never imports;
+training with uncommitted changes to the rest is refused) or on CPUs whose kernels round differently (each records
+torch's CPU capability, e.g. AVX2 or AVX512).
 
 Rule (the "epoch_selection" study's, written before it ran): the knob replaces the recipe when its cross-fitted
 fold score (mean validation accuracy of emotion, stress, scene and ESC-10 over fold0-5 and the seeds) gains >= 0.5
@@ -68,15 +69,44 @@ BASE = "recipe"                    # the store's folder of the recipe's own summ
 log = logging.getLogger("bench.knob_study")
 
 
+#: Packages of deepear/ that fine-tuning never imports (checked after every fine-tuning, `check_not_imported`):
+#: export, the runtime and DeepX. A change there leaves the stored summaries comparable; any other change to
+#: deepear/ means recomputing them.
+NOT_TRAINING = ("deepx", "export", "runtime")
+
+
+def _git(*args: str) -> str:
+    return subprocess.run(["git", *args], cwd=REPO, check=True, capture_output=True, text=True).stdout.strip()
+
+
 def library_tree() -> str:
-    """git's tree hash of the committed deepear/ package; refuses to train with uncommitted changes there, since
-    a summary records the library code it was trained with (two summaries are only compared when it is the same)."""
-    def git(*args: str) -> str:
-        return subprocess.run(["git", *args], cwd=REPO, check=True, capture_output=True, text=True).stdout.strip()
-    if git("status", "--porcelain", "--", "deepear"):
+    """git's tree hash of the committed deepear/ package; refuses to train with uncommitted changes to its training
+    code (all of it but NOT_TRAINING), since a summary records the library code it was trained with (two summaries
+    are only compared when its training code is the same, `training_code`)."""
+    if _git("status", "--porcelain", "--", "deepear", *(f":(exclude)deepear/{p}" for p in NOT_TRAINING)):
         raise SystemExit("deepear/ has uncommitted changes: commit them first, a summary records the library's "
                          "git tree it was trained with")
-    return git("rev-parse", "HEAD:deepear")
+    return _git("rev-parse", "HEAD:deepear")
+
+
+def training_code(tree: str) -> str:
+    """What a summary's fine-tuning ran, from the deepear/ git tree it records: sha256 of the tree's listing without
+    the NOT_TRAINING packages (their hashes). `tree` itself when git does not have it (e.g. "unknown", a shallow
+    clone), so such summaries are compared only with the very same tree."""
+    try:
+        listing = _git("ls-tree", tree)
+    except subprocess.CalledProcessError:
+        return tree
+    keep = [line for line in listing.splitlines() if line.split("\t", 1)[-1] not in NOT_TRAINING]
+    return hashlib.sha256("\n".join(keep).encode()).hexdigest()
+
+
+def check_not_imported() -> None:
+    """Refuse a summary whose fine-tuning imported a NOT_TRAINING package: its code would then be part of what the
+    summary depends on, and `training_code` would not see a change to it."""
+    seen = sorted(m for m in sys.modules for p in NOT_TRAINING if m == f"deepear.{p}" or m.startswith(f"deepear.{p}."))
+    if seen:
+        raise SystemExit(f"fine-tuning imported {seen}: NOT_TRAINING in bench/knob_study.py must not list them")
 
 
 def cpu_kernels() -> str:
@@ -89,11 +119,12 @@ def cpu_kernels() -> str:
 
 
 def check_same_library(*stores: dict) -> None:
-    """Every compared summary must come from the same deepear/ code (a library change moves both sides) and the
-    same CPU kernels (summaries from before this was recorded count as "unknown", comparable only with each
+    """Every compared summary must come from the same deepear/ training code (a change there moves both sides;
+    export, runtime and DeepX do not count, `training_code`) and the same CPU kernels (summaries from before this was recorded count as "unknown", comparable only with each
     other)."""
-    for field, what in (("deepear_tree", "deepear/ code (git trees "), ("cpu", "CPU kernels (")):
-        seen = {sm.get(field, "unknown"): key for got in stores for key, sm in got.items()}
+    for field, what in (("deepear_tree", "deepear/ training code (git trees "), ("cpu", "CPU kernels (")):
+        value = training_code if field == "deepear_tree" else str
+        seen = {value(sm.get(field, "unknown")): key for got in stores for key, sm in got.items()}
         if len(seen) > 1:
             raise SystemExit(f"the summaries were trained with different {what}{sorted(seen)}; e.g. seed/run "
                              f"{list(seen.values())}): recompute the older side (delete its files in the store)")
@@ -153,6 +184,7 @@ def collect(seeds: list[int], folder: Path, overrides: list[str], runs: tuple[st
                         model_variants.apply(exp, variant)
                 t0 = time.perf_counter()
                 traj = trajectory(exp, run, enough=rule_done(seed, run))
+                check_not_imported()
                 summary = summarise(traj, seed, run, recipe.hash(), overrides, time.perf_counter() - t0, tree,
                                     variant)
                 atomic_write_text(path, json.dumps(summary, indent=1) + "\n")

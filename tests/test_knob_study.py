@@ -3,6 +3,7 @@ compared."""
 from __future__ import annotations
 
 import json
+import subprocess
 
 import numpy as np
 import pytest
@@ -31,7 +32,7 @@ def _summary(tree: str = "t1", cpu: str | None = "AVX2") -> dict:
 def test_summaries_of_other_code_or_cpu_kernels_are_not_compared():
     same = {(0, "fold0"): _summary(), (0, "fold1"): _summary()}
     knob_study.check_same_library(same, {(0, "fold0"): _summary()})                 # accepted
-    with pytest.raises(SystemExit, match="deepear/ code"):
+    with pytest.raises(SystemExit, match="deepear/ training code"):
         knob_study.check_same_library(same, {(0, "fold0"): _summary(tree="t2")})
     with pytest.raises(SystemExit, match="CPU kernels"):
         knob_study.check_same_library(same, {(0, "fold0"): _summary(cpu="AVX512")})
@@ -54,3 +55,36 @@ def test_summary_keeps_each_tasks_validation_curve(rng):
     # the judged curve is the mean of the tasks' curves
     np.testing.assert_allclose(sm["curves"]["all"], np.mean(list(sm["task_curves"].values()), axis=0), atol=1e-3)
     json.dumps(sm)                                                       # stored as JSON
+
+
+def test_export_runtime_and_deepx_changes_keep_summaries_comparable(monkeypatch):
+    """Summaries record deepear/'s git tree; only the packages fine-tuning imports decide whether two compare."""
+    def listing(audio: str, export: str) -> str:
+        return "\n".join([f"040000 tree {audio}\taudio", "100644 blob b1\texperiment.py",
+                          f"040000 tree {export}\texport", "040000 tree r1\truntime", "040000 tree d1\tdeepx"])
+    trees = {"base": listing("a1", "e1"), "new-export": listing("a1", "e2"), "new-audio": listing("a2", "e1")}
+
+    def fake_git(*args: str) -> str:
+        if args[0] == "ls-tree" and args[1] in trees:
+            return trees[args[1]]
+        raise subprocess.CalledProcessError(128, ["git", *args])
+    monkeypatch.setattr(knob_study, "_git", fake_git)
+    assert knob_study.training_code("base") == knob_study.training_code("new-export")
+    assert knob_study.training_code("base") != knob_study.training_code("new-audio")
+    assert knob_study.training_code("gone") == "gone"                      # not in git: compared as is
+    knob_study.check_same_library({(0, "fold0"): _summary("base")}, {(0, "fold0"): _summary("new-export")})
+    with pytest.raises(SystemExit, match="training code"):
+        knob_study.check_same_library({(0, "fold0"): _summary("base")}, {(0, "fold0"): _summary("new-audio")})
+
+
+def test_fine_tuning_must_not_import_the_packages_left_out(monkeypatch):
+    import sys
+    import types
+
+    for m in list(sys.modules):                          # other tests of this process may have imported them
+        if any(m == f"deepear.{p}" or m.startswith(f"deepear.{p}.") for p in knob_study.NOT_TRAINING):
+            monkeypatch.delitem(sys.modules, m)
+    knob_study.check_not_imported()
+    monkeypatch.setitem(sys.modules, "deepear.export.c_codegen", types.ModuleType("deepear.export.c_codegen"))
+    with pytest.raises(SystemExit, match="deepear.export.c_codegen"):
+        knob_study.check_not_imported()
