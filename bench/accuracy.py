@@ -43,6 +43,13 @@ TARGETS = {"emotion": {"clean": 65, "10": 58, "0": 52}, "stress": {"clean": 93},
 CONDS = ("clean", "10", "0")
 
 
+def default_runs_dir(recipe_path: Path = REPO / "recipes" / "deepear.yaml") -> Path:
+    """bench/accuracy_runs/<recipe name>-<first 8 of its hash>: one folder per recipe version, so a changed recipe
+    never meets its old runs (their small files are committed; models and checkpoints stay on the machine)."""
+    r = load_recipe(recipe_path)
+    return REPO / "bench" / "accuracy_runs" / f"{r.name}-{r.hash()[:8]}"
+
+
 def runs_for(task: str, runs: list[str]) -> list[str]:
     if task == "speaker":
         return [r for r in runs if r == "speaker"]
@@ -165,9 +172,8 @@ def main() -> None:
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     t_all = time.perf_counter()
-    if args.runs_dir is None:      # one folder per recipe version: a changed recipe never meets its old runs
-        r0 = load_recipe(args.recipe)
-        args.runs_dir = REPO / "bench" / "accuracy_runs" / f"{r0.name}-{r0.hash()[:8]}"
+    if args.runs_dir is None:
+        args.runs_dir = default_runs_dir(args.recipe)
     rp, rd, q = args.recipe, args.runs_dir, args.quiet
     multi = train(rp, "bench-multitask", [], args.runs, rd, q)
     base_recipe = load_recipe(rp)

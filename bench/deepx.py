@@ -1,6 +1,9 @@
 """DeepX on a trained deepear model: the SVD compression curve, int8 effects, partition plans per device.
 
-    .venv/bin/python bench/deepx.py [--run runs/bench/bench-multitask/0/fold0] [--no-write]
+    .venv/bin/python bench/deepx.py [--run RUN] [--no-write]
+
+RUN: a finished protocol run with its model.pt; default fold0 of bench/accuracy.py's multi-task model of
+recipes/deepear.yaml on this machine (bench/accuracy_runs/<recipe>-<hash>/bench-multitask/0/fold0).
 
 Budgets are met on the validation split (no retraining); every accuracy below is then measured on the
 run's held-out test split (clean), per task, on real windows. Latency: median, one thread, this CPU;
@@ -19,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench.accuracy import default_runs_dir  # noqa: E402
 from bench.report import write_section  # noqa: E402
 from deepear.cli import default_data_root  # noqa: E402
 from deepear.data.protocol import make_split  # noqa: E402
@@ -77,7 +81,7 @@ def ort_latency_ms(sess, dim: int, batch: int, repeats: int = 200) -> float:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--run", type=Path, default=REPO / "runs" / "bench" / "bench-multitask" / "0" / "fold0")
+    ap.add_argument("--run", type=Path, default=default_runs_dir() / "bench-multitask" / "0" / "fold0")
     ap.add_argument("--refine", action="store_true",
                     help="bisect each layer's rank down to the validation cliff (overfits a small validation split)")
     ap.add_argument("--no-write", action="store_true")
