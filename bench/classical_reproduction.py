@@ -1,6 +1,6 @@
 """What the issue's classical numbers measure: the SVM trained clean vs multi-condition, two feature sets.
 
-    .venv/bin/python bench/classical_reproduction.py [--dnn-runs runs/bench-v5-pitch/bench-multitask/0]
+    .venv/bin/python bench/classical_reproduction.py [--dnn-runs bench/accuracy_runs/<recipe>-<hash>/bench-multitask/0]
                                                      [--quiet] [--write]
 
 Why: the targets of recipes/deepear.yaml were set against "the best classical baseline measured on these exact
@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.accuracy import benchmark_accuracy  # noqa: E402
+from bench.accuracy import benchmark_accuracy, default_runs_dir  # noqa: E402
 from bench.report import write_section  # noqa: E402
 from deepear.cli import default_data_root  # noqa: E402
 from deepear.data.protocol import make_split  # noqa: E402
@@ -108,8 +108,9 @@ def dnn_row(folder: Path) -> tuple[dict, dict[str, float]]:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--dnn-runs", type=Path, default=REPO / "runs" / "bench-v5-pitch" / "bench-multitask" / "0",
-                    help="finished multi-task benchmark folder quoted for comparison (not retrained)")
+    ap.add_argument("--dnn-runs", type=Path, default=default_runs_dir() / "bench-multitask" / "0",
+                    help="finished multi-task benchmark folder quoted for comparison (not retrained; default: "
+                         "bench/accuracy.py's for the current recipe, committed)")
     ap.add_argument("--quiet", action="store_true")
     ap.add_argument("--write", action="store_true")
     args = ap.parse_args()
