@@ -52,6 +52,7 @@ from bench.report import write_section  # noqa: E402
 from bench.training_sweep import best_epoch  # noqa: E402
 from deepear.atomic import atomic_write_bytes  # noqa: E402
 from deepear.cli import default_data_root  # noqa: E402
+from deepear.data.mixing import condition_snr_db  # noqa: E402
 from deepear.data.protocol import make_split  # noqa: E402
 from deepear.experiment import Experiment, run_seed  # noqa: E402
 from deepear.model.dnn import fit_input_norm  # noqa: E402
@@ -86,7 +87,8 @@ def trajectory(exp: Experiment, run: str,
     fine-tuning early when it returns True (a study that replays one stopping rule needs no epoch after it stops).
 
     Returns arrays: hits_<task> (2, E, N_task) bool over the validation windows labelled for the task,
-    clip_<task> (N_task,) their clips, clean_<task> (N_task,) clean-window flags, test (2, E, n_tasks, 3)
+    clip_<task> (N_task,) their clips, clean_<task> (N_task,) clean-window flags, snr_<task> (N_task,) the SNR
+    (dB) each was mixed at (NaN: clean), test (2, E, n_tasks, 3)
     test accuracy (benchmark rule: per clip, scene per window, speaker ID on RAVDESS) at clean/10/0 dB, and
     test_tasks (the run's scored tasks, in that order)."""
     r = exp.recipe
@@ -125,6 +127,8 @@ def trajectory(exp: Experiment, run: str,
             out[f"hits_{t}"] = np.stack([row[0][t] for row in rows], axis=1)
             out[f"clip_{t}"] = val.clip[m]
             out[f"clean_{t}"] = np.asarray(val.condition[m] == "clean", dtype=bool)
+            out[f"snr_{t}"] = np.array([np.nan if (v := condition_snr_db(c)) is None else v
+                                        for c in val.condition[m]], dtype=np.float32)
         return out
 
     def on_checkpoint(state: dict) -> None:

@@ -140,7 +140,8 @@ def summarise(traj: dict[str, np.ndarray], seed: int, run: str, recipe_hash: str
     """What judging `RULE` needs of a trajectory: its weights' curves on all validation clips and on the halves
     (points per epoch), test accuracy (E, n_tasks, 3 conditions, fractions), the clips', recipe's and library's
     hashes; and, to read which task a knob moves (never judged), each task's validation window accuracy per epoch
-    (`task_curves`, points; summaries before December 2026 lack it)."""
+    (`task_curves`, points), also per mixing condition (`task_curves_by_snr`: "clean" and each SNR in dB; from
+    December 7, 2026: older summaries lack them)."""
     w = WEIGHTS.index(RULE.weights)
     c = curves(traj, w, halves(traj, seed, run))
     return {"seed": seed, "run": run, "recipe_hash": recipe_hash, "overrides": overrides,
@@ -150,7 +151,20 @@ def summarise(traj: dict[str, np.ndarray], seed: int, run: str, recipe_hash: str
             "curves": {k: [round(float(v), 6) for v in c[k]] for k in ("all", "a", "b")},
             "task_curves": {str(t): [round(float(v), 4) for v in 100 * traj[f"hits_{t}"][w].mean(1)]
                             for t in traj["test_tasks"]},
+            **({"task_curves_by_snr": snr_curves(traj, w)} if all(f"snr_{t}" in traj for t in traj["test_tasks"])
+               else {}),
             "test": np.round(traj["test"][w], 6).tolist()}
+
+
+def snr_curves(traj: dict[str, np.ndarray], w: int) -> dict[str, dict[str, list[float]]]:
+    """{task: {"clean" | "<snr>": validation window accuracy per epoch (points)}} of weight set `w`: what a knob
+    does to each task in noise, beside `task_curves` (all windows)."""
+    out = {}
+    for t in traj["test_tasks"]:
+        hits, snr = traj[f"hits_{t}"][w], np.asarray(traj[f"snr_{t}"], dtype=float)
+        groups = {"clean": np.isnan(snr), **{f"{v:g}": snr == v for v in np.unique(snr[~np.isnan(snr)])}}
+        out[str(t)] = {k: [round(float(v), 4) for v in 100 * hits[:, m].mean(1)] for k, m in groups.items() if m.any()}
+    return out
 
 
 def rule_done(seed: int, run: str):

@@ -48,10 +48,15 @@ def test_summary_keeps_each_tasks_validation_curve(rng):
         n = 40 + 10 * i
         traj[f"hits_{t}"] = rng.random((2, e, n)) < 0.6
         traj[f"clip_{t}"] = np.repeat(np.arange(n // 2) + 1000 * i, 2)
-        traj[f"clean_{t}"] = np.ones(n, bool)
+        traj[f"clean_{t}"] = np.arange(n) % 2 == 0
+        traj[f"snr_{t}"] = np.where(traj[f"clean_{t}"], np.nan, np.where(np.arange(n) % 4 == 1, 10.0, 0.0))
     sm = knob_study.summarise(traj, 0, "fold0", "h", [], 1.0, "tree")
     for t in traj["test_tasks"]:
         np.testing.assert_allclose(sm["task_curves"][t], 100 * traj[f"hits_{t}"][w].mean(1), atol=1e-4)
+        by = sm["task_curves_by_snr"][t]
+        assert list(by) == ["clean", "0", "10"]
+        np.testing.assert_allclose(by["10"], 100 * traj[f"hits_{t}"][w][:, traj[f"snr_{t}"] == 10].mean(1), atol=1e-4)
+        np.testing.assert_allclose(by["clean"], 100 * traj[f"hits_{t}"][w][:, traj[f"clean_{t}"]].mean(1), atol=1e-4)
     # the judged curve is the mean of the tasks' curves
     np.testing.assert_allclose(sm["curves"]["all"], np.mean(list(sm["task_curves"].values()), axis=0), atol=1e-3)
     json.dumps(sm)                                                       # stored as JSON
