@@ -1,5 +1,6 @@
 """Accuracy of the multi-task DNN against its ablations and the classical baselines, on held-out speakers
-and folds, clean and in held-out noise: task x {multi-task, single-task, no pre-training, GMM, SVM} x
+and folds, clean and in held-out noise: task x {multi-task, single-task, the other initialisation (no RBM
+pre-training, or with it when the recipe has none), GMM, SVM} x
 {clean, 10 dB, 0 dB}, plus the pre-training ablation at 10% of the labels and band-limited scene.
 
     .venv/bin/python bench/accuracy.py [--recipe recipes/deepear.yaml] [--runs fold0 ... speaker]
@@ -181,8 +182,11 @@ def main() -> None:
     adapt_runs = [r for r in args.ablation_runs if r.startswith("fold")]
     noadapt = None if "noadapt" in args.skip or not adapted else train(
         rp, "bench-noadapt", ["adaptation.tasks=[]", "eval.baselines=[svm]"], adapt_runs, rd, q)
-    nopre = None if "nopre" in args.skip else train(rp, "bench-nopretrain", ["pretrain.enabled=false", "eval.baselines=[]"],
-                                                    args.ablation_runs, rd, q)
+    # the initialisation ablation: the other one than the recipe's (RBM pre-training on or off)
+    pre_on = base_recipe.pretrain.enabled
+    init_name, init_label = ("bench-nopretrain", "no pre-training") if pre_on else ("bench-pretrain", "RBM pre-training")
+    other_init = None if "nopre" in args.skip else train(rp, init_name, [f"pretrain.enabled={str(not pre_on).lower()}",
+                                                                    "eval.baselines=[]"], args.ablation_runs, rd, q)
     single = {}
     if "single" not in args.skip:
         for t in TASKS:
@@ -208,9 +212,9 @@ def main() -> None:
     prev = load_finished(args.previous, "bench-multitask") if args.previous else None
     from_prev: list[str] = []
     if args.previous:
-        if nopre is None and "nopre" in args.skip:
-            nopre = load_finished(args.previous, "bench-nopretrain")
-            from_prev += ["no pre-training"] if nopre else []
+        if other_init is None and "nopre" in args.skip:
+            other_init = load_finished(args.previous, init_name)
+            from_prev += [init_label] if other_init else []
         if not single and "single" in args.skip:
             single = {t: load_finished(args.previous, f"bench-single-{t}") for t in TASKS}
             from_prev += ["single-task"] if any(single.values()) else []
@@ -225,11 +229,11 @@ def main() -> None:
             from_prev += ["adaptation"] if noadapt else []
     # columns 2-4 of the main table compare like with like: the multi-task model of the same recipe as the
     # ablations shown (both from --previous, or both from this recipe); so does the 10%-labels table
-    table_prev = bool(prev) and ("no pre-training" in from_prev or "single-task" in from_prev)
+    table_prev = bool(prev) and (init_label in from_prev or "single-task" in from_prev)
     ablation_multi = prev if table_prev else multi
     frac_prev = bool(prev) and "10% labels" in from_prev
     frac_multi = prev if frac_prev else multi
-    frac_nopre = load_finished(args.previous, "bench-nopretrain") if frac_prev else nopre
+    frac_other = load_finished(args.previous, init_name) if frac_prev else other_init
     adapt_multi = prev if bool(prev) and "adaptation" in from_prev else multi   # adapted and not, same recipe
 
     lines = ["## Accuracy: multi-task DNN vs ablations and classical baselines", "",
@@ -255,14 +259,14 @@ def main() -> None:
                 f"{', '.join(from_prev)} (marked below)." if from_prev else "")
              + (f" The column '{args.previous_label}' is that recipe's multi-task model on the same splits and "
                 f"noise." if prev else ""), "",
-             "| task | condition | multi-task (all runs) | multi-task (ablation runs) | single-task | no pre-training "
+             "| task | condition | multi-task (all runs) | multi-task (ablation runs) | single-task | " + init_label + " "
              "| GMM | SVM |" + (f" {args.previous_label} |" if prev else "") + " target |",
              "|---|---|---:|---:|---:|---:|---:|---:|" + ("---:|" if prev else "") + "---:|"]
     for t in TASKS + ("esc10",):
         for c in CONDS:
             tgt = TARGETS.get(t, {}).get(c)
             row = [fmt(acc(multi, t, c)), fmt(acc_runs(ablation_multi, t, c, args.ablation_runs)),
-                   fmt(acc(single.get(t), t, c)), fmt(acc(nopre, t, c)),
+                   fmt(acc(single.get(t), t, c)), fmt(acc(other_init, t, c)),
                    fmt(acc(multi, t, c, "gmm")), fmt(acc(multi, t, c, "svm"))]
             if prev:
                 row.append(fmt(acc(prev, t, c)))
@@ -298,7 +302,9 @@ def main() -> None:
                   "|---|---|---:|---:|---:|---:|"]
         for t in TASKS:
             for c in CONDS:
-                lines.append(f"| {t} | {c} | {fmt(acc_runs(frac_multi, t, c, args.ablation_runs))} | {fmt(acc(frac_nopre, t, c))} | "
+                mine, other = acc_runs(frac_multi, t, c, args.ablation_runs), acc(frac_other, t, c)
+                pre_v, rand_v = (mine, other) if pre_on else (other, mine)   # the recipe's column and the other
+                lines.append(f"| {t} | {c} | {fmt(pre_v)} | {fmt(rand_v)} | "
                              f"{fmt(acc(frac.get(True), t, c))} | {fmt(acc(frac.get(False), t, c))} |")
     if band:
         lines += ["", f"Band-limited scene (every clip's features limited to 0-4 kHz, `front_end.fmax_hz=4000`, "
