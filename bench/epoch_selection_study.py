@@ -53,7 +53,9 @@ from bench.training_sweep import best_epoch  # noqa: E402
 from deepear.atomic import atomic_write_bytes  # noqa: E402
 from deepear.cli import default_data_root  # noqa: E402
 from deepear.data.mixing import condition_snr_db  # noqa: E402
-from deepear.data.protocol import make_split  # noqa: E402
+from deepear.data.adaptation import SpeakerAdapter  # noqa: E402
+from deepear.data.protocol import RunSplit, make_split  # noqa: E402
+from deepear.data.windows import WindowSet  # noqa: E402
 from deepear.experiment import Experiment, run_seed  # noqa: E402
 from deepear.model.dnn import fit_input_norm  # noqa: E402
 from deepear.model.train import fit, predict_log_proba  # noqa: E402
@@ -75,22 +77,35 @@ def _ema_state(state: dict) -> dict:
     return {k[len("module."):]: v for k, v in state.items() if k.startswith("module.")}
 
 
+def probe_data(exp: Experiment, split: RunSplit, snr_db: float, adapter: SpeakerAdapter | None) -> WindowSet:
+    """Noise probe of a run: every validation clip mixed with the run's training noise at exactly `snr_db`,
+    built as the test sets are (one seeded noise draw per clip, each speaker adapted with their own windows of
+    this SNR) but from the validation clips and the training bank, so no test clip or test noise is touched."""
+    as_test = dataclasses.replace(split, test={"validation": split.val}, test_noise=split.train_noise)
+    return exp.test_data(as_test, float(snr_db), keep_frames=False, adapter=adapter)
+
+
 class _Enough(Exception):
     """Raised by `trajectory`'s checkpoint hook to end fine-tuning early."""
 
 
 def trajectory(exp: Experiment, run: str,
-               enough: Callable[[dict[str, np.ndarray]], bool] | None = None) -> dict[str, np.ndarray]:
+               enough: Callable[[dict[str, np.ndarray]], bool] | None = None,
+               probes_db: tuple[float, ...] = ()) -> dict[str, np.ndarray]:
     """Fine-tune one protocol run for every epoch; per epoch and weight set, the validation hits and test accuracy.
 
     `enough(arrays)`, when given, is asked after every epoch with the arrays so far (the format below) and ends
     fine-tuning early when it returns True (a study that replays one stopping rule needs no epoch after it stops).
+    `probes_db`: SNRs (dB) of extra validation copies ("noise probes"): every validation clip mixed with the
+    run's *training* noise at exactly that SNR (adapted per speaker within the SNR, as the test sets are), scored
+    after every epoch beside the validation windows and never seen by training or by its stopping rule.
 
     Returns arrays: hits_<task> (2, E, N_task) bool over the validation windows labelled for the task,
     clip_<task> (N_task,) their clips, clean_<task> (N_task,) clean-window flags, snr_<task> (N_task,) the SNR
     (dB) each was mixed at (NaN: clean), test (2, E, n_tasks, 3)
     test accuracy (benchmark rule: per clip, scene per window, speaker ID on RAVDESS) at clean/10/0 dB, and
-    test_tasks (the run's scored tasks, in that order)."""
+    test_tasks (the run's scored tasks, in that order); with `probes_db`, probe_hits_<task>_<snr> (2, E, M) and
+    probe_clip_<task>_<snr> (M,) per probe SNR (formatted "%g": "10", "0")."""
     r = exp.recipe
     torch.set_num_threads(max(1, r.train.threads))
     split = make_split(exp.clips, run, exp.bank, exp.tasks, r.seed, r.protocol.validation_fraction)
@@ -101,17 +116,25 @@ def trajectory(exp: Experiment, run: str,
     if r.pretrain.enabled:
         exp.pretrain(model, pre, run)
     tests = {c: exp.test_data(split, snr, keep_frames=False, adapter=adapter) for c, snr in zip(CONDS, TEST_SNRS)}
+    probes = {f"{snr:g}": probe_data(exp, split, snr, adapter) for snr in probes_db}
     scored = list(split.test)
     probe = exp.build_model()
     probe.set_input_norm(mean, std)
     rows: list[tuple[dict, np.ndarray]] = []    # per epoch: (hits per task (2, N), test (2, n_tasks, 3))
 
     labelled = {t: val.y[:, exp.tasks.index(t)] >= 0 for t in scored}
+    probe_labelled = {(t, k): ws.y[:, exp.tasks.index(t)] >= 0 for k, ws in probes.items() for t in scored}
 
-    def score(state: dict) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    def hits_on(ws, lp: dict[str, np.ndarray], t: str, m: np.ndarray) -> np.ndarray:
+        return lp[t][m].argmax(1) == ws.y[m, exp.tasks.index(t)]
+
+    def score(state: dict) -> tuple[dict, np.ndarray]:
         probe.load_state_dict(state)
         lp = predict_log_proba(probe, val.x)
-        hits = {t: lp[t][m].argmax(1) == val.y[m, exp.tasks.index(t)] for t, m in labelled.items()}
+        hits: dict = {t: hits_on(val, lp, t, m) for t, m in labelled.items()}
+        for k, ws in probes.items():
+            plp = predict_log_proba(probe, ws.x)
+            hits.update({(t, k): hits_on(ws, plp, t, probe_labelled[(t, k)]) for t in scored})
         acc = np.zeros((len(scored), len(CONDS)))
         for ci, c in enumerate(CONDS):
             tlp = predict_log_proba(probe, tests[c].x)
@@ -129,11 +152,14 @@ def trajectory(exp: Experiment, run: str,
             out[f"clean_{t}"] = np.asarray(val.condition[m] == "clean", dtype=bool)
             out[f"snr_{t}"] = np.array([np.nan if (v := condition_snr_db(c)) is None else v
                                         for c in val.condition[m]], dtype=np.float32)
+        for (t, k), m in probe_labelled.items():
+            out[f"probe_hits_{t}_{k}"] = np.stack([row[0][(t, k)] for row in rows], axis=1)
+            out[f"probe_clip_{t}_{k}"] = probes[k].clip[m]
         return out
 
     def on_checkpoint(state: dict) -> None:
         raw, ema = score(state["model"]), score(_ema_state(state["ema"]))
-        rows.append(({t: np.stack([raw[0][t], ema[0][t]]) for t in scored}, np.stack([raw[1], ema[1]])))
+        rows.append(({key: np.stack([raw[0][key], ema[0][key]]) for key in raw[0]}, np.stack([raw[1], ema[1]])))
         if enough is not None and enough(arrays()):
             raise _Enough
 

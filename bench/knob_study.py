@@ -31,7 +31,17 @@ torch's CPU capability, e.g. AVX2 or AVX512).
 Rule (the "epoch_selection" study's, written before it ran): the knob replaces the recipe when its cross-fitted
 fold score (mean validation accuracy of emotion, stress, scene and ESC-10 over fold0-5 and the seeds) gains >= 0.5
 point, gains in at least two thirds of the (fold, seed) pairs, and the speaker run's cross-fitted speaker accuracy
-drops by at most 1 point (mean over seeds). No verdict without every protocol run of at least two seeds. Test accuracy of
+drops by at most 1 point (mean over seeds). No verdict without every protocol run of at least two seeds.
+
+Noise rule (`--rule noise`, for knobs aimed at the issue's noise targets; written December 7, 2026, before any
+summary with noise probes existed, and declared per study before it trains): the standard validation score
+weighs the 10 and 0 dB windows little (half its windows are clean, the rest spread over 20-0 dB), so every run
+also scores "noise probes" after each epoch: its validation clips mixed with its training noise at exactly 10 and
+0 dB (never the test noise or test clips; never seen by training or its stopping rule). At the kept epoch
+(chosen as above, cross-fitted) the probe accuracy of emotion (fold runs) and of speaker ID (speaker run), mean
+of the two SNRs, is compared: the knob passes when the emotion probes gain >= 1 point in two thirds of the
+(fold, seed) pairs, the speaker probes do not lose (mean over seeds), and the standard scores cost at most 0.5
+point (fold score) and 1 point (speaker run). Both rules are always reported; only the declared one decides. Test accuracy of
 the kept epochs is printed after the verdict and is never part of it. Summaries are kept under --store/NAME/
 with the overrides they were trained with (a different --set under the same name is an error); a re-run skips
 finished ones, so a study can be continued later. `--runs` / one seed train a subset first (a screen, reported
@@ -66,6 +76,14 @@ REPO = Path(__file__).resolve().parent.parent
 RULE = Rule("ema")                 # the recipe's stopping rule: weight average, patience 8
 CELLS = TEST_CELLS + (("stress", "0"), ("scene", "10"), ("scene", "0"), ("esc10", "10"), ("esc10", "0"))
 BASE = "recipe"                    # the store's folder of the recipe's own summaries
+PROBES_DB = (10.0, 0.0)            # the noise probes: validation clips at these SNRs with training noise
+#: The noise rule (written December 7, 2026, before any summary with noise probes existed): the task each run
+#: judges on the probes (the issue's noise targets are emotion and speaker ID), the gain it asks (points of the
+#: mean probe accuracy over PROBES_DB, cross-fitted), and how much of the standard scores it may cost.
+NOISE_TASK = {"fold": "emotion", "speaker": "speaker"}
+NOISE_MIN_GAIN, NOISE_MIN_SPEAKER = 1.0, 0.0
+NOISE_MAX_FOLD_LOSS, NOISE_MAX_SPEAKER_LOSS = 0.5, 1.0
+RULES = ("standard", "noise")
 log = logging.getLogger("bench.knob_study")
 
 
@@ -153,7 +171,23 @@ def summarise(traj: dict[str, np.ndarray], seed: int, run: str, recipe_hash: str
                             for t in traj["test_tasks"]},
             **({"task_curves_by_snr": snr_curves(traj, w)} if all(f"snr_{t}" in traj for t in traj["test_tasks"])
                else {}),
+            **({"probe_curves": probe_curves(traj, w, halves(traj, seed, run))}
+               if any(k.startswith("probe_hits_") for k in traj) else {}),
             "test": np.round(traj["test"][w], 6).tolist()}
+
+
+def probe_curves(traj: dict[str, np.ndarray], w: int, half_a: np.ndarray) -> dict[str, dict[str, dict]]:
+    """{task: {"<snr>": {"all" | "a" | "b": window accuracy per epoch (points)}}} of weight set `w` on the noise
+    probes (validation clips at a fixed SNR with training noise), on all probe windows and on those of each
+    half's clips: what the noise rule judges, cross-fitted like the fold score."""
+    out: dict[str, dict[str, dict]] = {}
+    for key in sorted(k for k in traj if k.startswith("probe_hits_")):
+        task, snr = key[len("probe_hits_"):].rsplit("_", 1)
+        hits, clip = traj[key][w], traj[f"probe_clip_{task}_{snr}"]
+        in_a = np.isin(clip, half_a)
+        out.setdefault(task, {})[snr] = {k: [round(float(v), 4) for v in 100 * hits[:, m].mean(1)]
+                                         for k, m in (("all", np.ones_like(in_a)), ("a", in_a), ("b", ~in_a))}
+    return out
 
 
 def snr_curves(traj: dict[str, np.ndarray], w: int) -> dict[str, dict[str, list[float]]]:
@@ -197,7 +231,7 @@ def collect(seeds: list[int], folder: Path, overrides: list[str], runs: tuple[st
                     if variant:
                         model_variants.apply(exp, variant)
                 t0 = time.perf_counter()
-                traj = trajectory(exp, run, enough=rule_done(seed, run))
+                traj = trajectory(exp, run, enough=rule_done(seed, run), probes_db=PROBES_DB)
                 check_not_imported()
                 summary = summarise(traj, seed, run, recipe.hash(), overrides, time.perf_counter() - t0, tree,
                                     variant)
@@ -289,6 +323,67 @@ def compare(jb: dict, jk: dict, seeds: list[int], runs: tuple[str, ...] = RUNS) 
     return rows + ["", summary], ok
 
 
+def noise_score(summary: dict) -> float | None:
+    """Cross-fitted noise-probe accuracy (points) of one summary: the kept epoch chosen by RULE on one half of
+    the validation clips (the standard curve, as training stops), the noise task's accuracy on the probes of the
+    other half's clips at that epoch, averaged over the probe SNRs and both ways. None without probes."""
+    task = NOISE_TASK["speaker" if summary["run"] == "speaker" else "fold"]
+    probes = summary.get("probe_curves", {}).get(task)
+    if not probes:
+        return None
+    ea, eb = RULE.kept(np.asarray(summary["curves"]["a"])), RULE.kept(np.asarray(summary["curves"]["b"]))
+    return float(np.mean([(p["b"][ea] + p["a"][eb]) / 2 for p in probes.values()]))
+
+
+def compare_noise(base: dict, knob: dict, jb: dict, jk: dict, seeds: list[int],
+                  runs: tuple[str, ...] = RUNS) -> tuple[list[str], bool | None]:
+    """Table rows and verdict of the noise rule: the knob passes when the emotion probe score of the fold runs
+    gains >= NOISE_MIN_GAIN points in two thirds of the (fold, seed) pairs, the speaker run's speaker probe
+    score does not drop (mean over seeds), and the standard scores cost at most NOISE_MAX_FOLD_LOSS (fold score)
+    and NOISE_MAX_SPEAKER_LOSS (speaker run). Verdict None when a summary has no probes; no verdict for a screen."""
+    pairs = [(s, r) for s in seeds for r in runs]
+    scores = {key: (noise_score(base[key]), noise_score(knob[key])) for key in pairs}
+    if any(v is None for pair in scores.values() for v in pair):
+        return ["No noise-probe verdict: summaries trained before the probes existed (December 7, 2026) lack them."], None
+    rows, fold, spk, fold_std, spk_std = [], [], [], [], []
+    for key in pairs:
+        b, k = scores[key]
+        (spk if key[1] == "speaker" else fold).append(k - b)
+        (spk_std if key[1] == "speaker" else fold_std).append(jk[key]["cross"] - jb[key]["cross"])
+        rows.append(f"| {key[0]} | {key[1]} | {NOISE_TASK['speaker' if key[1] == 'speaker' else 'fold']} | "
+                    f"{b:.1f} | {k:.1f} | {k - b:+.2f} |")
+    gain = float(np.mean(fold)) if fold else float("nan")
+    share = float(np.mean(np.array(fold) > 0)) if fold else float("nan")
+    sp = float(np.mean(spk)) if spk else float("nan")
+    std_fold = float(np.mean(fold_std)) if fold_std else float("nan")
+    std_spk = float(np.mean(spk_std)) if spk_std else float("nan")
+    full = set(runs) == set(RUNS) and len(seeds) >= 2
+    ok = (full and gain >= NOISE_MIN_GAIN and share >= MIN_SHARE and sp >= NOISE_MIN_SPEAKER
+          and std_fold >= -NOISE_MAX_FOLD_LOSS and std_spk >= -NOISE_MAX_SPEAKER_LOSS)
+    verdict = ("passes: replaces the recipe" if ok else "does not pass") if full else \
+        f"no verdict: a screen (runs {', '.join(runs)}; seeds {', '.join(map(str, seeds))})"
+    summary = (f"Emotion probe gain {gain:+.2f} points, gaining in {int((np.array(fold) > 0).sum())}/{len(fold)} "
+               f"fold pairs; speaker probe {sp:+.2f}; standard fold score {std_fold:+.2f}, speaker run {std_spk:+.2f}. "
+               f"Noise rule (emotion probes >= +{NOISE_MIN_GAIN:g} in two thirds of the pairs, speaker probes >= "
+               f"{NOISE_MIN_SPEAKER:+g}, fold score >= -{NOISE_MAX_FOLD_LOSS:g}, speaker run >= "
+               f"-{NOISE_MAX_SPEAKER_LOSS:g}, every protocol run): **{verdict}**.")
+    return rows + ["", summary], (ok if full else None)
+
+
+def check_rule(folder: Path, rule: str) -> None:
+    """Record the rule a study is judged by on first use (before anything is trained); refuse another later."""
+    path = folder / "rule.json"
+    trained = any(folder.glob("*/*.json"))
+    if path.exists() or trained:
+        before = json.loads(path.read_text()) if path.exists() else "standard"   # older studies: all standard
+        if before != rule:
+            raise SystemExit(f"{folder}: declared to be judged by the {before} rule, asked for {rule}; a study's rule "
+                             "is chosen before it trains and never changed afterwards")
+    elif rule != "standard":      # studies before the noise rule were all standard; only a new choice is recorded
+        folder.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(path, json.dumps(rule))
+
+
 def test_rows(jb: dict, jk: dict, seeds: list[int], runs: tuple[str, ...] = RUNS) -> list[str]:
     """Test accuracy of the kept epochs, recipe vs knob, mean over seeds and the `runs` testing each cell."""
     def cell(judged: dict, task: str, cond: str) -> str:
@@ -310,6 +405,10 @@ def main() -> int:
                     help="protocol runs (default all; a subset is a screen: no verdict)")
     ap.add_argument("--store", type=Path, default=REPO / "bench" / "knob_trajectories",
                     help="folder of the trajectory summaries (default: the repository's, committed)")
+    ap.add_argument("--rule", choices=RULES, default="standard",
+                    help="the rule that decides (declared before training, recorded in the study folder): standard "
+                         "(fold score and speaker run) or noise (the noise probes, for knobs aimed at the noise "
+                         "targets); both are reported where the summaries allow")
     ap.add_argument("--quiet", action="store_true")
     ap.add_argument("--write", action="store_true")
     args = ap.parse_args()
@@ -320,6 +419,7 @@ def main() -> int:
         raise SystemExit("give the knob: --set KEY=VALUE (repeatable) and/or --variant NAME")
     folder = args.store / args.name
     check_overrides(folder, args.overrides, args.variant)
+    check_rule(folder, args.rule)
     runs = tuple(r for r in RUNS if r in args.runs)
     # stored summaries of other library code or CPU kernels would only be refused after hours of training: now
     here = {("this", "machine"): {"deepear_tree": library_tree(), "cpu": cpu_kernels()}}
@@ -338,6 +438,7 @@ def main() -> int:
     check_same_library(base, knob)
     jb, jk = judge_all(base), judge_all(knob)
     table, _ = compare(jb, jk, args.seeds, runs)
+    noise_table, _ = compare_noise(base, knob, jb, jk, args.seeds, runs)
     knob_args = ([f"--variant {args.variant}"] if args.variant else []) + [f"--set {o}" for o in args.overrides]
     lines = [f"## Knob study `{args.name}`: {' '.join(knob_args)}", "",
              "recipes/deepear.yaml with and without the knob, every protocol run fine-tuned once (until the rule "
@@ -349,6 +450,13 @@ def main() -> int:
              "(bench/knob_study.py).", "",
              "| seed | run | recipe, cross-fitted | knob, cross-fitted | difference | kept epoch (recipe / knob) |",
              "|---:|---|---:|---:|---:|---|", *table, "",
+             f"**Deciding rule: {args.rule}** (declared before the study trained).", "",
+             "Noise probes: every validation clip mixed with the run's training noise at "
+             f"{' and '.join(f'{v:g}' for v in PROBES_DB)} dB, scored at the kept epoch chosen on the other half of the "
+             "validation clips (cross-fitted like the fold score); the noise task's probe accuracy, mean over the SNRs.",
+             "",
+             *(["| seed | run | task | recipe | knob | difference |", "|---:|---|---|---:|---:|---:|"]
+               if noise_table[0].startswith("|") else []), *noise_table, "",
              "Test accuracy of the kept epochs (chosen on all validation windows, as training does), mean over seeds "
              "and the runs testing each cell; printed after the verdict, not used for it. Stress is a proxy (acted "
              "anger/fear vs neutral/calm).", "",
