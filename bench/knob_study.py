@@ -19,9 +19,9 @@ SNRs must pin them with `--set 'protocol.val_snrs_db=[20, 10, 5, 0]'`), so each 
 two recipes on identical windows.
 
 Storage: what the judgement needs of each trajectory (the averaged weights' validation curves on all clips and
-on each half, test accuracy per epoch, a hash of the validation clips and of the resolved recipe; a few KB of
-JSON) is kept under --store/<name>/<seed>/<run>.json, the recipe's own under --store/recipe/. The default store
-is in the repository and is committed, so a study of ~28 fine-tunings can span sessions and machines; a summary
+on each half, the noise probes' curves per task, SNR and half, test accuracy per epoch, a hash of the validation
+clips and of the resolved recipe; a few KB of JSON) is kept under --store/<name>/<seed>/<run>.json, the recipe's
+own under --store/recipe/. The default store is in the repository and is committed, so a study of ~28 fine-tunings can span sessions and machines; a summary
 whose recipe hash no longer matches recipes/deepear.yaml (with its overrides and seed) is an error, never reused,
 and so is a comparison of summaries trained with different deepear/ training code (each records git's tree hash of
 the committed package, compared without the export, runtime and DeepX packages, which fine-tuning never imports;
